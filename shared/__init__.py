@@ -1,0 +1,1 @@
+"""Plain-Python core of the transcription app: everything the functions call."""
