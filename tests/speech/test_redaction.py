@@ -1,0 +1,112 @@
+"""No key, token or SAS signature reaches a log line or an exception message."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from shared.speech.auth import EntraAuth, KeyAuth, Surface
+from shared.speech.errors import SpeechError
+from shared.speech.pipeline import Pipeline
+from shared.speech.redact import redact, redact_url
+from shared.speech.retry import RetryPolicy
+from tests.speech.test_auth import SyncCredential
+from tests.support.scripted import Recorded, Reply
+from tests.support.server import free_port
+
+KEY = "5ecre7k3y5ecre7k3y5ecre7k3y5ecre"
+SIG = "s1gN4tur3%2Bv4lu3%3D"
+JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwczovL3gifQ.c2lnbmF0dXJl"
+SAS_URL = (
+    "https://acct.blob.core.windows.net/audio/meeting.wav"
+    f"?skoid=11111111-2222&sktid=3333&sv=2025-01-05&se=2026-11-22T00%3A00%3A00Z&sp=r&sig={SIG}"
+)
+SECRETS = [KEY, SIG, "s1gN4tur3", JWT, "entra-token-abc", "11111111-2222"]
+
+
+def assert_clean(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text, f"secret {secret[:6]}... leaked: {text}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"GET {SAS_URL} failed",
+        f"Authorization: Bearer {JWT}",
+        f"Authorization: Bearer aad#/subscriptions/x#{JWT}",
+        f"token {JWT} expired",
+        f'{{"Ocp-Apim-Subscription-Key": "{KEY}"}}',
+        f"DefaultEndpointsProtocol=https;AccountName=a;AccountKey={KEY};",
+    ],
+)
+def test_redact_scrubs_secret_shapes(text: str) -> None:
+    assert_clean(redact(text))
+
+
+def test_redact_url_keeps_only_safe_query_values() -> None:
+    safe = redact_url(SAS_URL)
+    assert_clean(safe)
+    assert safe.startswith("https://acct.blob.core.windows.net/audio/meeting.wav?")
+    kept = redact_url("https://h/speechtotext/transcriptions?api-version=2024-11-15&top=5&code=x")
+    assert "api-version=2024-11-15" in kept
+    assert "top=5" in kept
+    assert "code=x" not in kept
+
+
+async def test_service_errors_and_logs_never_carry_secrets(scripted, http, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def handler(req: Recorded) -> Reply:
+        echoed = {
+            "code": "InvalidRequest",
+            "message": f"Cannot read {SAS_URL} with key {KEY} and token Bearer {JWT}",
+            "innerError": {"code": "InvalidRecordingsUri", "message": SAS_URL},
+        }
+        status = 400 if req.method == "POST" else 503
+        return Reply(status, echoed)
+
+    with scripted(handler) as (url, _app):
+        pipe = Pipeline(http, retry=RetryPolicy(max_attempts=2, backoff_base=0))
+        auth = KeyAuth(KEY)
+        with pytest.raises(SpeechError) as bad:
+            await pipe.send(
+                "POST",
+                url + "/speechtotext/transcriptions:submit",
+                auth=auth,
+                idempotent=False,
+                json={"contentUrls": [SAS_URL]},
+            )
+        # A storage download: the SAS is in the request URL itself.
+        with pytest.raises(SpeechError) as down:
+            await pipe.send(
+                "GET",
+                url + "/audio/meeting.wav?" + SAS_URL.split("?", 1)[1],
+                auth=None,
+                idempotent=True,
+            )
+        entra = EntraAuth(SyncCredential(), scope="s", resource_id="/subscriptions/x")
+        with pytest.raises(SpeechError) as short:
+            await pipe.send(
+                "GET", url + "/stt", auth=entra, surface=Surface.SHORT_AUDIO, idempotent=True
+            )
+
+    for err in (bad.value, down.value, short.value):
+        assert_clean(str(err))
+        assert_clean(repr(err))
+    assert bad.value.inner_code == "InvalidRecordingsUri"
+    assert caplog.records, "the failures must have been logged"
+    assert any(r.name == "httpx" for r in caplog.records), "httpx request lines are captured"
+    assert_clean(caplog.text)
+    assert_clean("\n".join(r.getMessage() for r in caplog.records))
+
+
+async def test_connection_errors_to_sas_urls_are_clean(http, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"http://127.0.0.1:{free_port()}/audio/meeting.wav?" + SAS_URL.split("?", 1)[1]
+    pipe = Pipeline(http, retry=RetryPolicy(max_attempts=2, backoff_base=0))
+    with pytest.raises(SpeechError) as info:
+        await pipe.send("GET", url, auth=None, idempotent=True)
+    assert_clean(str(info.value))
+    assert_clean(caplog.text)
