@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import srt
@@ -121,7 +122,7 @@ def test_long_phrases_without_word_times_are_timed_by_characters() -> None:
     assert len(out) >= 3
     assert out[0].start_ms == 10000
     assert out[-1].end_ms == 26000
-    assert all(a.end_ms <= b.start_ms for a, b in zip(out, out[1:], strict=False))
+    assert all(a.end_ms <= b.start_ms for a, b in itertools.pairwise(out))
 
 
 def test_markup_characters_are_escaped_in_webvtt_only() -> None:
