@@ -27,7 +27,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 # jsonschema ships no type information and the repo does not carry types-jsonschema.
-from jsonschema import Draft4Validator, FormatChecker  # type: ignore[import-untyped]
+from jsonschema import Draft4Validator, Draft7Validator, FormatChecker  # type: ignore[import-untyped]
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "data" / "speech-spec"
 API_VERSIONS = ("2024-11-15", "2025-10-15")
@@ -536,6 +538,35 @@ class SpeechSpec:
             if "$ref" not in schema:
                 return False
             schema = self._pointer(schema["$ref"])
+
+
+@functools.cache
+def result_file_validator() -> Draft7Validator:
+    """Draft-7 validator of the 2024-11-15 batch result file, its ``$id`` chain resolved locally.
+
+    The four result schemas extend each other by absolute ``$id`` (2024-11-15 → v3.2 → v3.1 →
+    v3); registering them all lets the chain resolve with no network.
+    """
+    schemas = [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted((SPEC_DIR / "results").glob("*.schema.json"))
+    ]
+    registry = Registry().with_resources(
+        (s["$id"], Resource.from_contents(s, default_specification=DRAFT7)) for s in schemas
+    )
+    top = next(
+        s for s in schemas if s["$id"].endswith("transcriptionresult_v2024-11-15.schema.json")
+    )
+    return Draft7Validator(top, registry=registry)
+
+
+def assert_valid_result_file(document: Any) -> None:
+    """``document`` is a valid batch result file; the message lists every problem."""
+    problems = [
+        f"{list(e.absolute_path)}: {e.message}"
+        for e in result_file_validator().iter_errors(document)
+    ]
+    assert not problems, "\n".join(problems)
 
 
 def load_example(api_version: str, name: str) -> dict[str, Any]:
