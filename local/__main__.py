@@ -1,0 +1,5 @@
+"""``python -m local up|down|status``: the same CLI as ``python -m local.stack``."""
+
+from local.stack import main
+
+raise SystemExit(main())
