@@ -29,11 +29,11 @@ $(NODE_STAMP): local/package.json local/package-lock.json
 
 install: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 
-lint: $(STAMP)
+lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: install
 	$(PY) -m mypy
 
 unit: install
