@@ -1,0 +1,104 @@
+"""The function app's settings, read once from app settings / environment and validated.
+
+Storage is reached through one *connection*, ``AudioStorage``, named the way the Functions
+host names identity-based connections: ``AudioStorage__blobServiceUri``,
+``AudioStorage__tableServiceUri`` (+ ``__queueServiceUri``, ``__credential``,
+``__clientId``). In Azure that is the managed identity and no key exists. A plain
+``AudioStorage`` connection string is accepted for development only (Azurite's
+well-known account); then the intake signs account-key SAS instead of user-delegation SAS.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Self
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.config import load_settings
+from shared.speech.config import SpeechSettings
+from shared.speech.models import ProfanityFilterMode, PunctuationMode
+
+MAX_SAS_VALIDITY_HOURS = 7 * 24  # a user delegation key lives at most 7 days
+
+
+class AppSettings(BaseSettings):
+    """Every setting the app reads except ``SPEECH_*`` (see :attr:`speech`)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # -- storage connection -------------------------------------------------------------
+    storage_blob_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("AudioStorage__blobServiceUri")
+    )
+    storage_table_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("AudioStorage__tableServiceUri")
+    )
+    storage_queue_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("AudioStorage__queueServiceUri")
+    )
+    #: Client id of a user-assigned managed identity; empty for system-assigned.
+    storage_client_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("AudioStorage__clientId")
+    )
+    #: Development only: a connection string with an account key (Azurite).
+    storage_connection_string: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("AudioStorage")
+    )
+
+    # -- containers and table -----------------------------------------------------------
+    input_container: str = Field(default="audio-input", min_length=3, max_length=63)
+    requests_container: str = Field(default="transcription-requests", min_length=3, max_length=63)
+    output_container: str = Field(default="transcripts", min_length=3, max_length=63)
+    ledger_table: str = Field(default="transcriptionledger", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+
+    # -- transcription defaults (blob metadata and manifests override them) --------------
+    default_locale: str = Field(default="en-US", min_length=2)
+    default_profanity: ProfanityFilterMode = ProfanityFilterMode.MASKED
+    default_punctuation: PunctuationMode = PunctuationMode.DICTATED_AND_AUTOMATIC
+    default_word_timestamps: bool = True
+    default_diarization: bool = False
+    default_max_speakers: int | None = Field(default=None, ge=2, le=35)
+    #: Self URL of a base or custom model; empty means the locale's default base model.
+    default_model: str | None = None
+    time_to_live_hours: int = Field(default=48, ge=6, le=744)
+    #: How long the audio SAS stays valid: jobs may wait hours before the service starts them.
+    sas_validity_hours: int = Field(default=48, ge=1, le=MAX_SAS_VALIDITY_HOURS)
+    max_audio_bytes: int = Field(default=1024**3, gt=0, le=1024**3)
+
+    # -- poller -------------------------------------------------------------------------
+    #: NCRONTAB (six fields, seconds first) of the poller timer; the trigger reads it too.
+    poll_schedule: str = "0 * * * * *"
+    poll_min_interval_seconds: float = Field(default=60.0, gt=0)
+    poll_max_interval_seconds: float = Field(default=600.0, gt=0)
+    poll_concurrency: int = Field(default=8, ge=1, le=64)
+    poll_batch_size: int = Field(default=200, ge=1, le=1000)
+    stuck_after_hours: float = Field(default=24.0, gt=0)
+    #: An intake that claimed a blob but never recorded a job is retried after this long.
+    intake_stale_minutes: float = Field(default=10.0, gt=0)
+
+    # -- HTTP ---------------------------------------------------------------------------
+    recognize_max_seconds: float = Field(default=60.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _storage_configured(self) -> Self:
+        identity = self.storage_blob_uri and self.storage_table_uri
+        if not identity and not self.storage_connection_string:
+            raise ValueError(
+                "set AudioStorage__blobServiceUri and AudioStorage__tableServiceUri "
+                "(managed identity), or AudioStorage (a development connection string)"
+            )
+        if self.poll_min_interval_seconds > self.poll_max_interval_seconds:
+            raise ValueError("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
+        return self
+
+    @cached_property
+    def speech(self) -> SpeechSettings:
+        """The ``SPEECH_*`` settings, validated on first use."""
+        return load_settings(SpeechSettings)
+
+    @property
+    def uses_identity(self) -> bool:
+        """True when storage is reached with Entra tokens (the production path)."""
+        return bool(self.storage_blob_uri and self.storage_table_uri)
