@@ -26,7 +26,8 @@ MAX_SAS_VALIDITY_HOURS = 7 * 24  # a user delegation key lives at most 7 days
 class AppSettings(BaseSettings):
     """Every setting the app reads except ``SPEECH_*`` (see :attr:`speech`)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # An app setting left empty (local.settings.json.example lists them all) counts as unset.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     # -- storage connection -------------------------------------------------------------
     storage_blob_uri: str | None = Field(
@@ -66,6 +67,26 @@ class AppSettings(BaseSettings):
     #: How long the audio SAS stays valid: jobs may wait hours before the service starts them.
     sas_validity_hours: int = Field(default=48, ge=1, le=MAX_SAS_VALIDITY_HOURS)
     max_audio_bytes: int = Field(default=1024**3, gt=0, le=1024**3)
+    #: Largest manifest (JSON) the bulk intake reads; it is read into memory, audio never is.
+    manifest_max_bytes: int = Field(default=4 * 1024**2, gt=0, le=64 * 1024**2)
+    #: Most files one manifest may name or expand to (``files`` plus ``prefix``).
+    manifest_max_files: int = Field(default=10_000, ge=1, le=100_000)
+    #: Parallel storage calls of one manifest intake (file checks, ledger rows).
+    intake_concurrency: int = Field(default=16, ge=1, le=64)
+    #: Attempts at one blob's intake (host retries and poller recovery together) before it
+    #: is given up with an error report, so a persistent failure cannot loop forever.
+    intake_max_attempts: int = Field(default=6, ge=1, le=100)
+
+    # -- storage client behaviour --------------------------------------------------------
+    #: Seconds to establish a connection to Blob/Table storage.
+    storage_connect_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: Seconds to wait for data on an open connection (per read, not per transfer).
+    storage_read_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    #: Retries per storage call after the first attempt. The SDK default (ExponentialRetry,
+    #: 3 retries from 15 s) turns a broken identity into a ~100 s hang; auth failures are
+    #: never retried here and the rest back off from ``storage_retry_backoff_seconds``.
+    storage_retry_total: int = Field(default=3, ge=0, le=10)
+    storage_retry_backoff_seconds: float = Field(default=1.0, ge=0, le=30)
 
     # -- poller -------------------------------------------------------------------------
     #: NCRONTAB (six fields, seconds first) of the poller timer; the trigger reads it too.
@@ -80,6 +101,13 @@ class AppSettings(BaseSettings):
 
     # -- HTTP ---------------------------------------------------------------------------
     recognize_max_seconds: float = Field(default=60.0, gt=0, le=60)
+    #: Largest /api/recognize body, a guard next to the duration limit: 60 s of 16 kHz mono
+    #: 16-bit PCM is 1.92 MB plus header; Ogg Opus at the documented 256 kbit/s is as much.
+    recognize_max_bytes: int = Field(default=4 * 1024**2, ge=64 * 1024, le=32 * 1024**2)
+    #: Largest /api/transcribe upload, refused with 413 before or while it streams. Fast
+    #: transcription takes files "less than 500 MB" and "less than 5 hours" (Microsoft's
+    #: fast-transcription how-to, 2026-01-31; earlier pages said 200 MB and 2 hours).
+    transcribe_max_bytes: int = Field(default=500 * 1000**2, gt=0, le=500 * 1000**2)
 
     @model_validator(mode="after")
     def _storage_configured(self) -> Self:

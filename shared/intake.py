@@ -1,0 +1,517 @@
+"""Audio intake: one uploaded blob version -> exactly one Speech job, or an error report.
+
+``handle_audio_blob`` is what the blob-triggered function calls. It reads the blob's
+properties and its first bytes only (a ranged read: audio never enters memory), claims the
+version in the ledger, checks it, and submits one job with a read-only SAS.
+
+Exactly once, in three layers:
+
+1. **The claim.** The ledger row of ``container/path/etag`` is created conditionally;
+   every other delivery of the same event finds it and returns ``Duplicate``.
+2. **Transient failures** (Speech 429/5xx/timeouts, storage errors) *release* the claim
+   and raise, so the Functions host retries the event and the retry takes the released
+   claim over at once (an ETag-conditional update: only one retry wins). A claim whose
+   holder died without releasing is taken over once it is ``intake_stale_minutes`` old,
+   by a later delivery or by the poller's sweep.
+3. **Crash after submit, before the ledger knew.** Every job has a deterministic display
+   name derived from the blob version; before submitting, the intake looks it up
+   (``find_transcriptions``) and adopts a job it finds instead of creating a second one.
+
+Permanent problems (not audio, too large, bad metadata, a request the service refuses with
+400) write ``<path>.error.json`` to the output container, mark the row ``Rejected`` and
+return normally: an exception would only make the host retry a hopeless event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import ValidationError
+
+from shared.audio_formats import EXTENSIONS, AudioRejected, check_audio
+from shared.ledger import (
+    Claim,
+    JobRecord,
+    JobSource,
+    SourceKind,
+    SourceRecord,
+    SourceRef,
+    SourceState,
+    source_fields,
+)
+from shared.options import OptionsError, build_request, options_from_metadata
+from shared.reports import ACCEPTED_AUDIO, ACCEPTED_METADATA, write_error_report
+from shared.speech.errors import BadRequestError
+from shared.speech.models import MAX_CUSTOM_PROPERTY_VALUE_LENGTH, TranscriptionRequest
+from shared.speech.redact import get_logger, redact
+
+if TYPE_CHECKING:
+    from shared.app_context import AppContext
+    from shared.settings import AppSettings
+    from shared.storage import BlobInfo, BlobStorage
+
+_log = get_logger(__name__)
+
+#: Display names stay short enough to read in the portal and to filter on.
+MAX_DISPLAY_NAME = 200
+DISPLAY_PREFIX = "stt:"
+
+
+class IntakeStatus(StrEnum):
+    """What an intake did with one blob event."""
+
+    #: A job holds the blob now (submitted by this call, or found after a crash).
+    SUBMITTED = "Submitted"
+    #: Another delivery of the same version holds or finished it: nothing done.
+    DUPLICATE = "Duplicate"
+    #: Not accepted; an error report was written.
+    REJECTED = "Rejected"
+    #: Given up after ``intake_max_attempts``, or the version vanished; see the ledger.
+    FAILED = "Failed"
+    #: The blob no longer exists: nothing to do.
+    MISSING = "Missing"
+
+
+@dataclass(frozen=True)
+class IntakeOutcome:
+    """The result of one intake call (for logs, tests and the function's return)."""
+
+    status: IntakeStatus
+    container: str
+    path: str
+    etag: str | None = None
+    job_id: str | None = None
+    display_name: str | None = None
+    #: True when the job already existed (found by display name) rather than submitted now.
+    reused_job: bool = False
+    code: str | None = None
+    message: str | None = None
+    #: Blob name of the error report in the output container, when one was written.
+    report: str | None = None
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware (UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def display_name_for(kind: str, identity: str, label: str) -> str:
+    """``stt:<hash> <label>``: deterministic per request, unique by the hash, readable.
+
+    ``identity`` is everything that makes the request what it is (container, path, ETag,
+    chunk); ``label`` is what a person reads, shortened from the left when too long (the
+    end of a path says most).
+    """
+    digest = hashlib.sha256(f"{kind}\n{identity}".encode()).hexdigest()[:16]
+    head = f"{DISPLAY_PREFIX}{digest} "
+    room = MAX_DISPLAY_NAME - len(head)
+    if len(label) > room:
+        label = "…" + label[-(room - 1) :]
+    return head + label
+
+
+def audio_display_name(ref: SourceRef) -> str:
+    """The display name of the job for one uploaded blob version."""
+    return display_name_for(
+        "audio", f"{ref.container}\n{ref.path}\n{ref.etag}", f"{ref.container}/{ref.path}"
+    )
+
+
+def custom_properties(**values: str) -> dict[str, str]:
+    """Job custom properties within the service's limits (values cut to 256 characters)."""
+    limit = MAX_CUSTOM_PROPERTY_VALUE_LENGTH
+    return {
+        key: (value if len(value) <= limit else "…" + value[-(limit - 1) :])
+        for key, value in values.items()
+        if value
+    }
+
+
+def size_text(size: int) -> str:
+    """A byte count for people: GiB, MiB or bytes."""
+    if size >= 1024**3:
+        return f"{size / 1024**3:.2f} GiB"
+    if size >= 1024**2:
+        return f"{size / 1024**2:.1f} MiB"
+    return f"{size} bytes"
+
+
+async def check_audio_blob(
+    storage: BlobStorage, blob: BlobInfo, *, max_bytes: int
+) -> AudioRejected | None:
+    """Why ``blob`` is not acceptable audio, or None when it is.
+
+    Name and size are judged first, so a wrong file costs no read at all; only then are
+    the first bytes of exactly this version read.
+    """
+    extension = PurePosixPath(blob.name).suffix.lower()
+    if extension not in EXTENSIONS or blob.size <= 0:
+        try:
+            check_audio(blob.name, blob.size, b"")
+        except AudioRejected as rejected:
+            return rejected
+    if blob.size > max_bytes:
+        return AudioRejected(
+            "FileTooLarge",
+            f"the file is {size_text(blob.size)}; the limit is {size_text(max_bytes)}",
+        )
+    head = await storage.read_head(blob)
+    try:
+        check_audio(blob.name, blob.size, head)
+    except AudioRejected as rejected:
+        return rejected
+    return None
+
+
+async def find_or_submit(
+    ctx: AppContext,
+    display_name: str,
+    make_request: Callable[[], Awaitable[TranscriptionRequest]],
+    *,
+    recovering: bool,
+) -> tuple[str, bool]:
+    """The id of the job named ``display_name``: an existing one, else a new submission.
+
+    Returns ``(job id, reused)``. With ``recovering`` (the claim was taken over from an
+    attempt that failed or vanished) the job is looked up first: an attempt that died
+    after submitting and before recording is adopted, never submitted twice. A fresh claim
+    proves no attempt submitted before it, so it skips the lookup and its quota cost.
+    """
+    if recovering:
+        async for job in ctx.speech.batch.find_transcriptions(display_name):
+            if job.id and job.display_name == display_name:
+                _log.info("found job %s for %s: adopting it", job.id, display_name)
+                return job.id, True
+    request = await make_request()
+    job = await ctx.speech.batch.submit_transcription(request)
+    assert job.id is not None  # submit_transcription raises when the service gave no id
+    return job.id, False
+
+
+def service_rejection(exc: BadRequestError) -> tuple[str, str]:
+    """(code, message) for a request the service refused as invalid."""
+    return exc.inner_code or exc.code or "BadRequest", exc.message
+
+
+def transient_reason(exc: BaseException) -> tuple[str, str]:
+    """(code, message) recorded on a released claim: why the attempt failed."""
+    return "IntakeError", redact(f"{type(exc).__name__}: {exc}")[:1000]
+
+
+async def release_after_failure(ctx: AppContext, claim: Claim, exc: BaseException) -> None:
+    """Release ``claim`` so the retry of this event can proceed; never raises."""
+    code, message = transient_reason(exc)
+    try:
+        await ctx.ledger.release_claim(claim, now=utcnow(), code=code, message=message)
+    except Exception:  # the claim then goes stale and is taken over later instead
+        _log.warning("could not release the claim of %s", claim.record.ref.display)
+
+
+async def reject_claim(
+    ctx: AppContext,
+    claim: Claim,
+    *,
+    now: dt.datetime,
+    code: str,
+    message: str,
+    accepted: str | None,
+    output_base: str,
+    status: Literal["Rejected", "Failed"] = "Rejected",
+    manifest: str | None = None,
+) -> str:
+    """Write the error report, then resolve the claim as Rejected (or Failed).
+
+    The report comes first: should the ledger write fail, the retry writes the same
+    report again and resolves the claim then.
+    """
+    ref = claim.record.ref
+    output_container = ctx.settings.output_container
+    report = await write_error_report(
+        ctx.storage,
+        output_base=output_base,
+        container=ref.container,
+        path=ref.path,
+        etag=ref.etag,
+        status=status,
+        code=code,
+        message=message,
+        accepted=accepted,
+        manifest=manifest,
+        now=now,
+    )
+    await ctx.ledger.resolve_claim(
+        claim,
+        source_fields(
+            state=SourceState(status),
+            now=now,
+            error_code=code,
+            error_message=message,
+            report_path=report,
+            output_container=output_container,
+            output_base=output_base,
+        ),
+    )
+    _log.info("%s %s: %s (%s)", status.lower(), ref.display, code, message)
+    return report
+
+
+async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> IntakeOutcome:
+    """Intake of one uploaded audio blob (the blob trigger's whole job).
+
+    Returns normally for every outcome the host must not retry (submitted, duplicate,
+    rejected, missing). Raises on transient failures, after releasing its claim, so the
+    host's retry of the event proceeds.
+    """
+    blob = await ctx.storage.get_properties(container, name)
+    if blob is None:
+        _log.info("%s/%s is gone: nothing to transcribe", container, name)
+        return IntakeOutcome(IntakeStatus.MISSING, container, name)
+    return await intake_blob(ctx, blob)
+
+
+async def intake_blob(
+    ctx: AppContext, blob: BlobInfo, *, now: dt.datetime | None = None
+) -> IntakeOutcome:
+    """Claim, check and submit one blob version whose properties are known."""
+    now = now or utcnow()
+    settings = ctx.settings
+    ref = SourceRef(blob.container, blob.name, blob.etag)
+    claim = await ctx.ledger.claim_source(
+        ref,
+        kind=SourceKind.AUDIO,
+        now=now,
+        stale_after=dt.timedelta(minutes=settings.intake_stale_minutes),
+        max_attempts=settings.intake_max_attempts,
+        extra={
+            "Size": blob.size,
+            "OutputContainer": settings.output_container,
+            "OutputBase": blob.name,
+        },
+    )
+    if claim is None:
+        _log.info("duplicate event for %s: already claimed or done", ref.display)
+        return IntakeOutcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
+    try:
+        return await _process(ctx, claim, blob, now)
+    except BaseException as exc:
+        await release_after_failure(ctx, claim, exc)
+        raise
+
+
+async def _process(
+    ctx: AppContext, claim: Claim, blob: BlobInfo, now: dt.datetime
+) -> IntakeOutcome:
+    settings = ctx.settings
+    ref = claim.record.ref
+    output_base = blob.name
+
+    def outcome(status: IntakeStatus, **kw: Any) -> IntakeOutcome:
+        return IntakeOutcome(status, ref.container, ref.path, ref.etag, **kw)
+
+    if claim.exhausted:
+        message = (
+            f"gave up after {claim.max_attempts} attempts; last error: "
+            f"{claim.record.error_message or 'unknown'}"
+        )
+        report = await reject_claim(
+            ctx,
+            claim,
+            now=now,
+            code="IntakeFailed",
+            message=message,
+            accepted=None,
+            output_base=output_base,
+            status="Failed",
+        )
+        return outcome(IntakeStatus.FAILED, code="IntakeFailed", message=message, report=report)
+
+    problem: tuple[str, str, str] | None = None
+    rejected = await check_audio_blob(ctx.storage, blob, max_bytes=settings.max_audio_bytes)
+    if rejected is not None:
+        accepted = ACCEPTED_AUDIO.format(limit=size_text(settings.max_audio_bytes))
+        problem = (rejected.code, str(rejected), accepted)
+    else:
+        try:
+            options = options_from_metadata(blob.metadata, settings)
+        except OptionsError as exc:
+            problem = ("InvalidMetadata", f"metadata {exc}", ACCEPTED_METADATA)
+    if problem is not None:
+        code, message, accepted = problem
+        report = await reject_claim(
+            ctx,
+            claim,
+            now=now,
+            code=code,
+            message=message,
+            accepted=accepted,
+            output_base=output_base,
+        )
+        return outcome(IntakeStatus.REJECTED, code=code, message=message, report=report)
+
+    display_name = audio_display_name(ref)
+    source_url = ctx.storage.blob_url(ref.container, ref.path)
+
+    async def make_request() -> TranscriptionRequest:
+        sas_url = await ctx.storage.sas_url(ref.container, ref.path, now=now)
+        return build_request(
+            options,
+            display_name=display_name,
+            content_urls=[sas_url],
+            custom_properties=custom_properties(
+                source=f"{ref.container}/{ref.path}", etag=ref.etag
+            ),
+        )
+
+    try:
+        job_id, reused = await find_or_submit(
+            ctx, display_name, make_request, recovering=claim.takeover
+        )
+    except (BadRequestError, ValidationError) as exc:
+        if isinstance(exc, BadRequestError):
+            code, message = service_rejection(exc)
+        else:
+            code, message = "InvalidOptions", str(exc)
+        report = await reject_claim(
+            ctx,
+            claim,
+            now=now,
+            code=code,
+            message=message,
+            accepted=ACCEPTED_METADATA,
+            output_base=output_base,
+        )
+        return outcome(IntakeStatus.REJECTED, code=code, message=message, report=report)
+
+    await _record_submission(
+        ctx,
+        claim,
+        now=now,
+        job_id=job_id,
+        display_name=display_name,
+        source=JobSource(
+            url=source_url,
+            container=ref.container,
+            path=ref.path,
+            etag=ref.etag,
+            origin="",
+            output_base=output_base,
+        ),
+        options=options.to_dict(),
+    )
+    _log.info("%s -> job %s%s", ref.display, job_id, " (adopted)" if reused else "")
+    return outcome(
+        IntakeStatus.SUBMITTED, job_id=job_id, display_name=display_name, reused_job=reused
+    )
+
+
+def new_job_record(
+    settings: AppSettings,
+    *,
+    job_id: str,
+    display_name: str,
+    kind: SourceKind,
+    sources: list[JobSource],
+    now: dt.datetime,
+    manifest: str | None = None,
+) -> JobRecord:
+    """The ledger row of a job just submitted: first poll after the minimum interval."""
+    return JobRecord(
+        job_id=job_id,
+        display_name=display_name,
+        kind=kind,
+        submitted_at=now,
+        next_poll_at=now + dt.timedelta(seconds=settings.poll_min_interval_seconds),
+        poll_interval_seconds=settings.poll_min_interval_seconds,
+        sources=sources,
+        output_container=settings.output_container,
+        manifest=manifest,
+    )
+
+
+async def _record_submission(
+    ctx: AppContext,
+    claim: Claim,
+    *,
+    now: dt.datetime,
+    job_id: str,
+    display_name: str,
+    source: JobSource,
+    options: Mapping[str, Any],
+) -> None:
+    """Record a job: its row for the poller first, then the claim resolved to Submitted.
+
+    In that order, a crash in between leaves a job row (so the job is followed) and a
+    claim that a retry resolves after adopting the same job by its display name.
+    """
+    settings = ctx.settings
+    await ctx.ledger.record_job(
+        new_job_record(
+            settings,
+            job_id=job_id,
+            display_name=display_name,
+            kind=SourceKind.AUDIO,
+            sources=[source],
+            now=now,
+        )
+    )
+    fields = source_fields(
+        state=SourceState.SUBMITTED,
+        now=now,
+        job_id=job_id,
+        display_name=display_name,
+        options=options,
+        error_code="",
+        output_container=settings.output_container,
+        output_base=source.output_base,
+    )
+    if not await ctx.ledger.resolve_claim(claim, fields):
+        _log.warning(
+            "the claim of %s was taken over meanwhile; the new holder adopts job %s",
+            claim.record.ref.display,
+            job_id,
+        )
+
+
+async def recover_audio(
+    ctx: AppContext, record: SourceRecord, *, now: dt.datetime
+) -> IntakeOutcome:
+    """Finish an abandoned audio claim (the poller's sweep calls this).
+
+    If the blob still has the claimed version, the intake runs again (taking the claim
+    over). If it was deleted or overwritten, the old version cannot be transcribed any
+    more: the row is marked Failed without a report (the path's outputs, if any, belong to
+    the newer version, whose own event handles it).
+    """
+    ref = record.ref
+    blob = await ctx.storage.get_properties(ref.container, ref.path)
+    if blob is not None and blob.etag == ref.etag:
+        return await intake_blob(ctx, blob, now=now)
+    claim = await ctx.ledger.claim_source(
+        ref,
+        kind=record.kind,
+        now=now,
+        stale_after=dt.timedelta(minutes=ctx.settings.intake_stale_minutes),
+        max_attempts=ctx.settings.intake_max_attempts,
+    )
+    if claim is None:
+        return IntakeOutcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
+    code = "SourceDeleted" if blob is None else "SourceChanged"
+    message = (
+        "the blob was deleted before its job was submitted"
+        if blob is None
+        else "the blob was overwritten before its job was submitted; the new version is "
+        "transcribed on its own"
+    )
+    await ctx.ledger.resolve_claim(
+        claim,
+        source_fields(state=SourceState.FAILED, now=now, error_code=code, error_message=message),
+    )
+    return IntakeOutcome(
+        IntakeStatus.FAILED, ref.container, ref.path, ref.etag, code=code, message=message
+    )

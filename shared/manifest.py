@@ -1,0 +1,696 @@
+"""Bulk intake: a JSON manifest names many audio files; they go to Speech in jobs of ≤ 1000.
+
+A manifest (uploaded to the requests container) looks like::
+
+    {
+      "files": ["calls/2026-11-20/a.wav", "calls/2026-11-20/b.mp3"],
+      "prefix": "calls/2026-11-21/",
+      "container": "audio-input",
+      "destinationPrefix": "batches/2026-11-21/",
+      "locale": "en-US", "diarization": true, "maxSpeakers": 3,
+      "languageIdentification": {"candidateLocales": ["en-US", "de-DE"], "mode": "Continuous"}
+    }
+
+A manifest that is not valid JSON or breaks the schema gets ``<manifest path>.error.json``
+naming the field (``files[3]``, ``maxSpeakers``) and is not retried. Each named file is
+checked like an upload (exists, extension, size, first bytes); a bad one gets its own
+``.error.json`` under the destination prefix and the others go on.
+
+The manifest version is claimed in the ledger exactly like an audio blob, so duplicate
+events do nothing. Its resolved file list (the prefix expanded, every file checked) is
+stored on its row before anything is submitted, so a retry after a crash cuts the same
+chunks, derives the same display names (manifest path + ETag + chunk index) and adopts
+the jobs the crashed attempt had submitted instead of submitting them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from shared.intake import (
+    check_audio_blob,
+    custom_properties,
+    display_name_for,
+    find_or_submit,
+    new_job_record,
+    reject_claim,
+    release_after_failure,
+    service_rejection,
+    size_text,
+    utcnow,
+)
+from shared.ledger import (
+    MAX_PACKED_BYTES,
+    Claim,
+    JobSource,
+    SourceKind,
+    SourceRecord,
+    SourceRef,
+    SourceState,
+    packed_size,
+    source_fields,
+)
+from shared.options import (
+    OptionOverrides,
+    OptionsError,
+    TranscriptionOptions,
+    build_request,
+    first_error,
+    resolve_options,
+)
+from shared.reports import ACCEPTED_AUDIO, ACCEPTED_MANIFEST, write_error_report
+from shared.speech.errors import BadRequestError
+from shared.speech.models import (
+    MAX_CONTENT_URLS,
+    MAX_CONTINUOUS_CANDIDATE_LOCALES,
+    MIN_CANDIDATE_LOCALES,
+    LanguageIdentificationMode,
+    TranscriptionRequest,
+)
+from shared.speech.redact import get_logger
+
+if TYPE_CHECKING:
+    from shared.app_context import AppContext
+    from shared.storage import BlobInfo
+
+_log = get_logger(__name__)
+
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
+#: A job row holds its sources packed; chunks stay well inside one entity.
+_CHUNK_BUDGET = MAX_PACKED_BYTES * 3 // 4
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _blob_path(value: str) -> str:
+    value = value.strip().lstrip("/")
+    if not value:
+        raise ValueError("must be a blob path, not empty")
+    if len(value) > 1024:
+        raise ValueError("is longer than 1024 characters (the blob name limit)")
+    return value
+
+
+def _prefix(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip().lstrip("/")
+    if len(value) > 1024:
+        raise ValueError("is longer than 1024 characters (the blob name limit)")
+    return value
+
+
+def _destination(value: str | None) -> str | None:
+    value = _prefix(value)
+    if not value:
+        return None
+    return value if value.endswith("/") else value + "/"
+
+
+def _container(value: str | None) -> str | None:
+    if value is not None and not _CONTAINER.match(value):
+        raise ValueError("must be a container name: 3-63 lower-case letters, digits, hyphens")
+    return value
+
+
+def _mode(value: Any) -> Any:
+    if isinstance(value, str):
+        for member in LanguageIdentificationMode:
+            if member.value.lower() == value.strip().lower():
+                return member
+        raise ValueError("must be Continuous or Single")
+    return value
+
+
+def _locale(value: str) -> str:
+    value = value.strip()
+    if not _LOCALE.match(value):
+        raise ValueError("must be a locale such as en-US or de-DE")
+    return value
+
+
+class LanguageIdentification(BaseModel):
+    """``languageIdentification`` of a manifest."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+    candidate_locales: list[Annotated[str, AfterValidator(_locale)]] = Field(
+        min_length=MIN_CANDIDATE_LOCALES
+    )
+    mode: Annotated[LanguageIdentificationMode, BeforeValidator(_mode)] = (
+        LanguageIdentificationMode.CONTINUOUS
+    )
+
+    @model_validator(mode="after")
+    def _continuous_limit(self) -> Self:
+        if (
+            self.mode is LanguageIdentificationMode.CONTINUOUS
+            and len(self.candidate_locales) > MAX_CONTINUOUS_CANDIDATE_LOCALES
+        ):
+            raise ValueError(
+                f"candidateLocales allows at most {MAX_CONTINUOUS_CANDIDATE_LOCALES} locales "
+                "in Continuous mode"
+            )
+        return self
+
+
+class Manifest(OptionOverrides):
+    """A bulk request: which files, where the outputs go, and the transcription options."""
+
+    files: list[Annotated[str, AfterValidator(_blob_path)]] | None = None
+    prefix: Annotated[str | None, AfterValidator(_prefix)] = None
+    container: Annotated[str | None, AfterValidator(_container)] = None
+    destination_prefix: Annotated[str | None, AfterValidator(_destination)] = None
+    language_identification: LanguageIdentification | None = None
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> Self:
+        if not self.files and self.prefix is None:
+            raise ValueError('give "files" (a list of blob paths) and/or "prefix"')
+        return self
+
+
+class ManifestError(ValueError):
+    """The manifest is unusable; ``field`` names what to fix."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.reason = message
+
+
+def parse_manifest(data: bytes) -> Manifest:
+    """Parse and validate a manifest; :class:`ManifestError` names the bad field."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ManifestError("(document)", "is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            "(document)", f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(document, dict):
+        raise ManifestError("(document)", "must be a JSON object")
+    try:
+        return Manifest.model_validate(document)
+    except ValidationError as exc:
+        error = first_error(exc)
+        raise ManifestError(error.key, error.reason) from None
+
+
+class ManifestStatus(StrEnum):
+    """What the bulk intake did with one manifest event."""
+
+    SUBMITTED = "Submitted"
+    DUPLICATE = "Duplicate"
+    REJECTED = "Rejected"
+    FAILED = "Failed"
+    MISSING = "Missing"
+
+
+@dataclass(frozen=True)
+class ManifestOutcome:
+    """The result of one manifest intake."""
+
+    status: ManifestStatus
+    container: str
+    path: str
+    etag: str | None = None
+    job_ids: list[str] = field(default_factory=list)
+    files_submitted: int = 0
+    files_rejected: int = 0
+    code: str | None = None
+    message: str | None = None
+    report: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file of a manifest after checking: accepted (no code) or rejected."""
+
+    path: str
+    etag: str
+    size: int
+    code: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> list[Any]:
+        """Compact form for the ledger."""
+        return [self.path, self.etag, self.size, self.code, self.message]
+
+    @classmethod
+    def from_json(cls, item: list[Any]) -> PlannedFile:
+        """Inverse of :meth:`to_json`."""
+        path, etag, size, code, message = item
+        return cls(str(path), str(etag), int(size), code, message)
+
+
+async def _bounded(limit: int, items: Iterable[T], work: Callable[[T], Awaitable[R]]) -> list[R]:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> R:
+        async with semaphore:
+            return await work(item)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+def manifest_origin(ref: SourceRef) -> str:
+    """How a manifest version is named on its files' rows: ``container/path@etag``."""
+    return ref.display
+
+
+def chunk_display_name(ref: SourceRef, index: int, count: int) -> str:
+    """The display name of chunk ``index`` (0-based) of ``count`` of a manifest version."""
+    return display_name_for(
+        "manifest",
+        f"{ref.container}\n{ref.path}\n{ref.etag}\n{index}",
+        f"{ref.container}/{ref.path} #{index + 1}/{count}",
+    )
+
+
+def chunk_files(
+    files: list[PlannedFile], sources: Callable[[list[PlannedFile]], Any]
+) -> list[list[PlannedFile]]:
+    """Split accepted files into jobs of ≤ 1000 whose ledger rows fit one entity.
+
+    Deterministic for a given list, so a retry cuts the same chunks.
+    """
+    pending = [files[i : i + MAX_CONTENT_URLS] for i in range(0, len(files), MAX_CONTENT_URLS)]
+    chunks: list[list[PlannedFile]] = []
+    while pending:
+        chunk = pending.pop(0)
+        if len(chunk) > 1 and packed_size(sources(chunk)) > _CHUNK_BUDGET:
+            half = len(chunk) // 2
+            pending[:0] = [chunk[:half], chunk[half:]]
+            continue
+        chunks.append(chunk)
+    return chunks
+
+
+async def handle_manifest_blob(ctx: AppContext, container: str, name: str) -> ManifestOutcome:
+    """Bulk intake of one manifest blob (the requests-container trigger's whole job).
+
+    Returns normally for every outcome the host must not retry; raises on transient
+    failures after releasing its claim, like :func:`shared.intake.handle_audio_blob`.
+    """
+    blob = await ctx.storage.get_properties(container, name)
+    if blob is None:
+        _log.info("manifest %s/%s is gone: nothing to do", container, name)
+        return ManifestOutcome(ManifestStatus.MISSING, container, name)
+    return await intake_manifest(ctx, blob)
+
+
+async def intake_manifest(
+    ctx: AppContext, blob: BlobInfo, *, now: dt.datetime | None = None
+) -> ManifestOutcome:
+    """Claim, validate, expand and submit one manifest version whose properties are known."""
+    now = now or utcnow()
+    settings = ctx.settings
+    ref = SourceRef(blob.container, blob.name, blob.etag)
+    claim = await ctx.ledger.claim_source(
+        ref,
+        kind=SourceKind.MANIFEST,
+        now=now,
+        stale_after=dt.timedelta(minutes=settings.intake_stale_minutes),
+        max_attempts=settings.intake_max_attempts,
+        extra={"Size": blob.size, "OutputContainer": settings.output_container},
+    )
+    if claim is None:
+        return ManifestOutcome(ManifestStatus.DUPLICATE, ref.container, ref.path, ref.etag)
+    try:
+        return await _process(ctx, claim, blob, now)
+    except BaseException as exc:
+        await release_after_failure(ctx, claim, exc)
+        raise
+
+
+async def recover_manifest(
+    ctx: AppContext, record: SourceRecord, *, now: dt.datetime
+) -> ManifestOutcome:
+    """Finish an abandoned manifest claim (the poller's sweep), like ``recover_audio``."""
+    ref = record.ref
+    blob = await ctx.storage.get_properties(ref.container, ref.path)
+    if blob is not None and blob.etag == ref.etag:
+        return await intake_manifest(ctx, blob, now=now)
+    claim = await ctx.ledger.claim_source(
+        ref,
+        kind=SourceKind.MANIFEST,
+        now=now,
+        stale_after=dt.timedelta(minutes=ctx.settings.intake_stale_minutes),
+        max_attempts=ctx.settings.intake_max_attempts,
+    )
+    if claim is None:
+        return ManifestOutcome(ManifestStatus.DUPLICATE, ref.container, ref.path, ref.etag)
+    code = "SourceDeleted" if blob is None else "SourceChanged"
+    message = "the manifest was deleted or overwritten before its jobs were submitted"
+    await ctx.ledger.resolve_claim(
+        claim,
+        source_fields(state=SourceState.FAILED, now=now, error_code=code, error_message=message),
+    )
+    return ManifestOutcome(
+        ManifestStatus.FAILED, ref.container, ref.path, ref.etag, code=code, message=message
+    )
+
+
+async def _process(
+    ctx: AppContext, claim: Claim, blob: BlobInfo, now: dt.datetime
+) -> ManifestOutcome:
+    settings = ctx.settings
+    ref = claim.record.ref
+
+    async def reject(code: str, message: str, *, status: str = "Rejected") -> ManifestOutcome:
+        report = await reject_claim(
+            ctx,
+            claim,
+            now=now,
+            code=code,
+            message=message,
+            accepted=ACCEPTED_MANIFEST if status == "Rejected" else None,
+            output_base=ref.path,
+            status="Rejected" if status == "Rejected" else "Failed",
+        )
+        return ManifestOutcome(
+            ManifestStatus(status),
+            ref.container,
+            ref.path,
+            ref.etag,
+            code=code,
+            message=message,
+            report=report,
+        )
+
+    if claim.exhausted:
+        return await reject(
+            "IntakeFailed",
+            f"gave up after {claim.max_attempts} attempts; last error: "
+            f"{claim.record.error_message or 'unknown'}",
+            status="Failed",
+        )
+    if blob.size > settings.manifest_max_bytes:
+        return await reject(
+            "ManifestTooLarge",
+            f"the manifest is {blob.size} bytes; the limit is {settings.manifest_max_bytes}",
+        )
+    try:
+        manifest = parse_manifest(await ctx.storage.read_small(blob, settings.manifest_max_bytes))
+        options = resolve_options(manifest, settings)
+    except (ManifestError, OptionsError) as exc:
+        key = exc.field if isinstance(exc, ManifestError) else exc.key
+        return await reject("InvalidManifest", f"{key}: {exc.reason}")
+    identification = manifest.language_identification
+    if identification is not None and manifest.locale is None:
+        # The service still wants a locale; the first candidate is the natural fallback.
+        options = options.model_copy(update={"locale": identification.candidate_locales[0]})
+    audio_container = manifest.container or settings.input_container
+    destination = manifest.destination_prefix or ""
+
+    plan = claim.record.plan
+    if plan is None:
+        expanded = await _expand(ctx, manifest, audio_container)
+        if isinstance(expanded, tuple):
+            return await reject("InvalidManifest", f"{expanded[0]}: {expanded[1]}")
+        plan = [item.to_json() for item in expanded]
+        if not await ctx.ledger.store_plan(claim, plan):
+            raise RuntimeError(f"lost the claim of manifest {ref.display} to another instance")
+    files = [PlannedFile.from_json(item) for item in plan]
+    origin = manifest_origin(ref)
+    manifest_label = f"{ref.container}/{ref.path}"
+
+    def file_ref(item: PlannedFile) -> SourceRef:
+        return SourceRef(audio_container, item.path, item.etag, origin)
+
+    accepted_files = [f for f in files if f.code is None]
+    rejected_files = [f for f in files if f.code is not None]
+    accepted_text = ACCEPTED_AUDIO.format(limit=size_text(settings.max_audio_bytes))
+
+    async def report_rejected(item: PlannedFile) -> None:
+        code, message = item.code or "Rejected", item.message or ""
+        report = await write_error_report(
+            ctx.storage,
+            output_base=destination + item.path,
+            container=audio_container,
+            path=item.path,
+            etag=item.etag or None,
+            status="Rejected",
+            code=code,
+            message=message,
+            accepted=accepted_text,
+            manifest=manifest_label,
+            now=now,
+        )
+        await ctx.ledger.put_file(
+            file_ref(item),
+            kind=SourceKind.MANIFEST_FILE,
+            now=now,
+            fields={
+                "Manifest": origin,
+                "DestinationPrefix": destination,
+                "Size": item.size,
+                **source_fields(
+                    state=SourceState.REJECTED,
+                    now=now,
+                    error_code=code,
+                    error_message=message,
+                    report_path=report,
+                    output_container=settings.output_container,
+                    output_base=destination + item.path,
+                ),
+            },
+        )
+
+    await _bounded(settings.intake_concurrency, rejected_files, report_rejected)
+    if not accepted_files:
+        return await reject(
+            "NoAudioFiles",
+            f"none of the {len(files)} file(s) can be transcribed; each has its own "
+            ".error.json under the destination",
+        )
+
+    def job_sources(chunk: list[PlannedFile]) -> list[JobSource]:
+        return [
+            JobSource(
+                url=ctx.storage.blob_url(audio_container, item.path),
+                container=audio_container,
+                path=item.path,
+                etag=item.etag,
+                origin=origin,
+                output_base=destination + item.path,
+            )
+            for item in chunk
+        ]
+
+    chunks = chunk_files(accepted_files, lambda chunk: [s.to_json() for s in job_sources(chunk)])
+    options_record = options.to_dict()
+    if identification is not None:
+        options_record["languageIdentification"] = identification.model_dump(
+            mode="json", by_alias=True
+        )
+    job_ids: list[str] = []
+    refused: tuple[str, str] | None = None
+    for index, chunk in enumerate(chunks):
+        result = await _submit_chunk(
+            ctx,
+            claim,
+            now=now,
+            index=index,
+            count=len(chunks),
+            chunk=chunk,
+            sources=job_sources(chunk),
+            options=options,
+            identification=identification,
+            options_record=options_record,
+            destination=destination,
+        )
+        if isinstance(result, str):
+            job_ids.append(result)
+            continue
+        # The service refused this chunk's request (400): its files are rejected with the
+        # service's words; other chunks may still go through.
+        refused = result
+        code, message = result
+        refused_files = [
+            PlannedFile(item.path, item.etag, item.size, code, message) for item in chunk
+        ]
+        rejected_files += refused_files
+        await _bounded(settings.intake_concurrency, refused_files, report_rejected)
+    if not job_ids:
+        assert refused is not None  # every chunk was refused
+        return await reject(refused[0], f"the service refused the request: {refused[1]}")
+    await ctx.ledger.resolve_claim(
+        claim,
+        {
+            **source_fields(
+                state=SourceState.SUBMITTED,
+                now=now,
+                options=options_record,
+                error_code="",
+                output_container=settings.output_container,
+            ),
+            "JobIds": json.dumps(job_ids),
+            "FileCount": len(files),
+            "RejectedCount": len(rejected_files),
+            "DestinationPrefix": destination,
+            "Manifest": origin,
+        },
+    )
+    _log.info(
+        "manifest %s: %d file(s) in %d job(s), %d rejected",
+        ref.display,
+        len(files) - len(rejected_files),
+        len(job_ids),
+        len(rejected_files),
+    )
+    return ManifestOutcome(
+        ManifestStatus.SUBMITTED,
+        ref.container,
+        ref.path,
+        ref.etag,
+        job_ids=job_ids,
+        files_submitted=len(files) - len(rejected_files),
+        files_rejected=len(rejected_files),
+    )
+
+
+async def _expand(
+    ctx: AppContext, manifest: Manifest, container: str
+) -> list[PlannedFile] | tuple[str, str]:
+    """Every file the manifest names, checked; or (field, message) when it names too many."""
+    settings = ctx.settings
+    limit = settings.manifest_max_files
+    named = list(dict.fromkeys(manifest.files or []))
+    if len(named) > limit:
+        return "files", f"names {len(named)} files; at most {limit} are allowed"
+    listed: dict[str, BlobInfo] = {}
+    if manifest.prefix is not None:
+        found = await ctx.storage.list_blobs(container, manifest.prefix, limit=limit)
+        if len(found) > limit:
+            return "prefix", f"matches more than {limit} blobs"
+        listed = {blob.name: blob for blob in found}
+    paths = sorted(set(named) | set(listed))
+    if len(paths) > limit:
+        return "files", f"files and prefix together name {len(paths)} files; at most {limit}"
+
+    async def check(path: str) -> PlannedFile:
+        blob = listed.get(path) or await ctx.storage.get_properties(container, path)
+        if blob is None:
+            return PlannedFile(path, "", 0, "NotFound", f"there is no blob {container}/{path}")
+        rejected = await check_audio_blob(ctx.storage, blob, max_bytes=settings.max_audio_bytes)
+        if rejected is not None:
+            return PlannedFile(path, blob.etag, blob.size, rejected.code, str(rejected))
+        return PlannedFile(path, blob.etag, blob.size)
+
+    return await _bounded(settings.intake_concurrency, paths, check)
+
+
+async def _submit_chunk(
+    ctx: AppContext,
+    claim: Claim,
+    *,
+    now: dt.datetime,
+    index: int,
+    count: int,
+    chunk: list[PlannedFile],
+    sources: list[JobSource],
+    options: TranscriptionOptions,
+    identification: LanguageIdentification | None,
+    options_record: dict[str, Any],
+    destination: str,
+) -> str | tuple[str, str]:
+    """Find or submit one chunk's job and record it: its id, or (code, message) if refused."""
+    settings = ctx.settings
+    ref = claim.record.ref
+    display_name = chunk_display_name(ref, index, count)
+
+    async def make_request() -> TranscriptionRequest:
+        urls = await _bounded(
+            settings.intake_concurrency,
+            sources,
+            lambda s: ctx.storage.sas_url(s.container, s.path, now=now),
+        )
+        return build_request(
+            options,
+            display_name=display_name,
+            content_urls=urls,
+            custom_properties=custom_properties(
+                manifest=f"{ref.container}/{ref.path}",
+                manifestEtag=ref.etag,
+                chunk=f"{index + 1}/{count}",
+            ),
+            candidate_locales=identification.candidate_locales if identification else None,
+            identification_mode=(
+                identification.mode if identification else LanguageIdentificationMode.CONTINUOUS
+            ),
+        )
+
+    try:
+        job_id, reused = await find_or_submit(
+            ctx, display_name, make_request, recovering=claim.takeover
+        )
+    except BadRequestError as exc:
+        return service_rejection(exc)
+    except ValidationError as exc:
+        return "InvalidOptions", str(exc)
+    await ctx.ledger.record_job(
+        new_job_record(
+            settings,
+            job_id=job_id,
+            display_name=display_name,
+            kind=SourceKind.MANIFEST_FILE,
+            sources=sources,
+            now=now,
+            manifest=manifest_origin(ref),
+        )
+    )
+
+    async def record_file(pair: tuple[PlannedFile, JobSource]) -> bool:
+        item, source = pair
+        return await ctx.ledger.put_file(
+            source.ref,
+            kind=SourceKind.MANIFEST_FILE,
+            now=now,
+            fields={
+                "Manifest": source.origin,
+                "DestinationPrefix": destination,
+                "Size": item.size,
+                **source_fields(
+                    state=SourceState.SUBMITTED,
+                    now=now,
+                    job_id=job_id,
+                    display_name=display_name,
+                    options=options_record,
+                    output_container=settings.output_container,
+                    output_base=source.output_base,
+                ),
+            },
+        )
+
+    await _bounded(settings.intake_concurrency, list(zip(chunk, sources, strict=True)), record_file)
+    _log.info(
+        "manifest %s chunk %d/%d: job %s%s",
+        ref.display,
+        index + 1,
+        count,
+        job_id,
+        " (adopted)" if reused else "",
+    )
+    return job_id

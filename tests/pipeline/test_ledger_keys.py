@@ -1,0 +1,112 @@
+"""Ledger keys, packing, display names and chunking: the parts that need no storage."""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import unquote
+
+import pytest
+
+from shared.intake import MAX_DISPLAY_NAME, audio_display_name, custom_properties
+from shared.ledger import (
+    MAX_KEY_PATH_UNITS,
+    SourceRef,
+    encode_key_part,
+    key_upper_bound,
+    pack,
+    path_key,
+    unpack,
+)
+from shared.manifest import PlannedFile, chunk_display_name, chunk_files, parse_manifest
+
+FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["a/b c.wav", "we#ird?/x\\y.wav", "tab\there.wav", "100%/pipe|x.wav", "ünï/códe.wav", "\x85"],
+)
+def test_keys_have_no_forbidden_characters_and_are_reversible(path: str) -> None:
+    key = SourceRef("audio-input", path, "0x8DC").row_key
+    assert not FORBIDDEN.search(key)
+    encoded = encode_key_part(path)
+    assert key.startswith(encoded + "|")
+    assert unquote(encoded) == path
+
+
+def test_an_encoded_prefix_is_a_prefix_of_the_encoded_path() -> None:
+    for prefix, path in [("calls/2026/", "calls/2026/11/a.wav"), ("a%", "a%b/c"), ("x#", "x#y")]:
+        assert encode_key_part(path).startswith(encode_key_part(prefix))
+        lower = encode_key_part(prefix)
+        assert lower <= encode_key_part(path) < key_upper_bound(lower)
+
+
+def test_versions_and_origins_get_distinct_keys_under_one_path() -> None:
+    one = SourceRef("c", "p.wav", "0x1").row_key
+    two = SourceRef("c", "p.wav", "0x2").row_key
+    manifest = SourceRef("c", "p.wav", "0x1", "req/m.json@0x9").row_key
+    assert len({one, two, manifest}) == 3
+    assert all(k.startswith("p.wav|") for k in (one, two, manifest))
+    # A path that merely starts like another is outside its exact-path range.
+    other = SourceRef("c", "p.wav|0x1", "0x1").row_key
+    assert not other.startswith("p.wav|")
+
+
+def test_very_long_paths_are_clipped_with_a_hash_and_stay_within_key_limits() -> None:
+    long_a = "deep/" * 300 + "a.wav"
+    long_b = "deep/" * 300 + "b.wav"
+    assert path_key(long_a) != path_key(long_b)
+    key = SourceRef("c", long_a, "0x8DC", "m").row_key
+    assert len(key.encode("utf-16-le")) <= 1024
+    assert len(path_key(long_a)) <= MAX_KEY_PATH_UNITS + 25
+
+
+def test_pack_round_trips_and_splits_into_chunks() -> None:
+    value = [[f"https://a/c/{i}.wav", "c", f"{i}.wav", f"0x{i:x}"] for i in range(3000)]
+    packed = pack(value, "Sources")
+    assert all(len(chunk) <= 64 * 1024 for chunk in packed.values())
+    assert unpack(packed, "Sources") == value
+    assert unpack({}, "Sources") is None
+
+
+def test_display_names_are_deterministic_unique_and_bounded() -> None:
+    ref = SourceRef("audio-input", "x" * 500 + "/end.wav", "0x1")
+    name = audio_display_name(ref)
+    assert name == audio_display_name(SourceRef(ref.container, ref.path, "0x1"))
+    assert name != audio_display_name(SourceRef(ref.container, ref.path, "0x2"))
+    assert len(name) <= MAX_DISPLAY_NAME
+    assert name.startswith("stt:")
+    assert name.endswith("/end.wav")
+    assert chunk_display_name(ref, 0, 2) != chunk_display_name(ref, 1, 2)
+
+
+def test_custom_properties_respect_the_service_limits() -> None:
+    props = custom_properties(source="c/" + "p" * 400, etag="0x1", empty="")
+    assert set(props) == {"source", "etag"}
+    assert len(props["source"]) == 256
+    assert props["source"].endswith("ppp")
+
+
+def test_chunks_hold_at_most_1000_files_in_a_stable_order() -> None:
+    files = [PlannedFile(f"f/{i:05d}.wav", "0x1", 10) for i in range(2500)]
+    chunks = chunk_files(files, lambda chunk: [f.path for f in chunk])
+    assert [len(c) for c in chunks] == [1000, 1000, 500]
+    assert [f for c in chunks for f in c] == files
+    assert chunk_files(files, lambda chunk: [f.path for f in chunk]) == chunks
+
+
+def test_chunks_are_halved_when_their_ledger_rows_would_not_fit() -> None:
+    files = [PlannedFile(f"{i}", "0x1", 10) for i in range(8)]
+    # Each file "weighs" ~200 KB packed (random hex): 8 -> 4 + 4 is too much, 2 + 2 fits.
+    blobs = {f.path: os.urandom(200_000).hex() for f in files}
+    chunks = chunk_files(files, lambda chunk: [blobs[f.path] for f in chunk])
+    assert [len(c) for c in chunks] == [2, 2, 2, 2]
+    assert [f for c in chunks for f in c] == files
+
+
+def test_manifest_paths_and_prefixes_are_normalised() -> None:
+    manifest = parse_manifest(b'{"files": ["/a.wav", "a.wav"], "destinationPrefix": "/out"}')
+    assert manifest.files == ["a.wav", "a.wav"]
+    assert manifest.destination_prefix == "out/"
+    assert parse_manifest(b'\xef\xbb\xbf{"prefix": ""}').prefix == ""
