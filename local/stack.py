@@ -1,6 +1,13 @@
-"""Start, stop and inspect the offline stack: Azurite, the identity endpoint, the Speech emulator.
+"""Start, stop and inspect the offline stack: Azurite, identity, Speech emulator, functions host.
 
-``python -m local.stack up|down|status [--state-dir DIR] [--services a,b] [--timeout S]``
+``python -m local.stack up|down|status [--state-dir DIR] [--services a,b] [--app M:A]
+[--timeout S]``
+
+The ``functions`` service (the local functions host, :mod:`local.host`, serving
+``function_app:app`` or ``--app``) starts last, with the app settings of a Function App
+wired to this stack (:func:`function_app_settings`). ``Stack`` starts it only when asked
+(``services=``); the CLI includes it by default once ``function_app.py`` exists (or with
+``--app``).
 
 Everything a stack owns lives in one state dir (default ``<repo>/.local``, or
 ``LOCAL_STATE_DIR``)::
@@ -9,6 +16,7 @@ Everything a stack owns lives in one state dir (default ``<repo>/.local``, or
     identity/   ids, IDENTITY_HEADER secret, JWT signing key (local.identity)
     azurite/    Azurite's data
     emulator/   the Speech emulator's data
+    functions/  the functions host's keys, blob receipts, poison.jsonl   (local.host)
     logs/       <service>.log: each service's stdout and stderr
     pids/       <service>.pid
     stack.json  per-stack secrets: the emulator key, the fake subscription id
@@ -45,6 +53,7 @@ import httpx
 
 from local import azurite
 from local.certs import CertPaths, ensure_certs, write_atomic
+from local.host.keys import HostKeys, ensure_keys
 from local.identity import DEFAULT_TOKEN_LIFETIME, TOKEN_PATH, IdentityState, ensure_identity
 
 if TYPE_CHECKING:
@@ -57,10 +66,19 @@ HOST = "127.0.0.1"
 AZURITE = "azurite"
 IDENTITY = "identity"
 EMULATOR = "emulator"
+FUNCTIONS = "functions"
+#: The services ``Stack`` starts by default: the ones every test and script needs.
 SERVICES: tuple[str, ...] = (AZURITE, IDENTITY, EMULATOR)
+#: Every service, in start order: the functions host last, once storage and identity answer.
+ALL_SERVICES: tuple[str, ...] = (*SERVICES, FUNCTIONS)
 
 IDENTITY_APP = "local.identity:create_app"
 EMULATOR_APP = "local.emulator.app:create_app"
+FUNCTIONS_MODULE = "local.host"
+DEFAULT_FUNCTIONS_APP = "function_app:app"
+FUNCTION_APP_FILE = REPO_ROOT / "function_app.py"
+#: The connection (binding ``connection=``) the app's storage bindings use.
+APP_STORAGE_CONNECTION = "AudioStorage"
 #: Response header (set with uvicorn ``--header``) naming the service and its state dir. It
 #: lets ``up`` say whose server holds a taken port, and marks the command line of our
 #: processes so ``down`` recognises them.
@@ -79,6 +97,7 @@ PORT_ENV_VARS: Mapping[str, str] = {
     "table": "LOCAL_TABLE_PORT",
     "identity": "LOCAL_IDENTITY_PORT",
     "speech": "LOCAL_SPEECH_PORT",
+    "functions": "LOCAL_FUNCTIONS_PORT",
 }
 
 
@@ -95,6 +114,7 @@ class Ports:
     table: int = 10002
     identity: int = 7081
     speech: int = 7080
+    functions: int = 7071
 
     def __post_init__(self) -> None:
         values = self.as_dict()
@@ -108,18 +128,19 @@ class Ports:
             )
 
     def as_dict(self) -> dict[str, int]:
-        """Port per name (``blob``, ``queue``, ``table``, ``identity``, ``speech``)."""
+        """Port per service: blob, queue, table, identity, speech, functions."""
         return {
             "blob": self.blob,
             "queue": self.queue,
             "table": self.table,
             "identity": self.identity,
             "speech": self.speech,
+            "functions": self.functions,
         }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Ports:
-        """Defaults, overridden by ``LOCAL_BLOB_PORT`` ... ``LOCAL_SPEECH_PORT``."""
+        """Defaults, overridden by ``LOCAL_BLOB_PORT`` ... ``LOCAL_FUNCTIONS_PORT``."""
         env = os.environ if environ is None else environ
         values: dict[str, int] = {}
         for name, var in PORT_ENV_VARS.items():
@@ -133,8 +154,8 @@ class Ports:
 
     @classmethod
     def free(cls) -> Ports:
-        """Five distinct ports nothing listens on now (tests; not the developer's defaults)."""
-        sockets = [socket.socket() for _ in range(5)]
+        """Distinct ports nothing listens on now (tests; not the developer's defaults)."""
+        sockets = [socket.socket() for _ in PORT_ENV_VARS]
         try:
             for sock in sockets:
                 sock.bind((HOST, 0))
@@ -142,7 +163,7 @@ class Ports:
         finally:
             for sock in sockets:
                 sock.close()
-        return cls(*numbers)
+        return cls(**dict(zip(PORT_ENV_VARS, numbers, strict=True)))
 
     def azurite(self) -> azurite.AzuritePorts:
         """The three Azurite ports."""
@@ -229,6 +250,21 @@ class StackInfo:
     def resource_id(self) -> str:
         """ARM id of the emulated Speech account."""
         return self.env["SPEECH_RESOURCE_ID"]
+
+    @property
+    def functions_url(self) -> str:
+        """``FUNCTIONS_BASE_URL``: the local functions host (routes under ``/api``)."""
+        return self.env["FUNCTIONS_BASE_URL"]
+
+    @property
+    def functions_key(self) -> str:
+        """``FUNCTIONS_KEY``: opens ``FUNCTION``-level routes (``x-functions-key`` or ``code``)."""
+        return self.env["FUNCTIONS_KEY"]
+
+    @property
+    def functions_master_key(self) -> str:
+        """``FUNCTIONS_MASTER_KEY``: opens ``ADMIN`` routes and ``/admin/host/status``."""
+        return self.env["FUNCTIONS_MASTER_KEY"]
 
     @contextlib.contextmanager
     def identity_environment(self) -> Iterator[None]:
@@ -388,6 +424,52 @@ def _port_taken(port: int) -> bool:
     return False
 
 
+def function_app_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The app settings of a Function App wired to the stack whose ``stack.env`` is ``env``.
+
+    What Azure would configure: the app's documented settings (the non-empty values of
+    ``local.settings.json.example``, which the Bicep sets too), identity-based storage
+    connections (``AudioStorage`` for the app's bindings, ``AzureWebJobsStorage`` for the
+    host's own) and keyless Speech. A developer's ``local.settings.json`` is applied on top
+    by the host itself.
+    """
+    storage = {
+        f"{connection}__{key}": value
+        for connection in (APP_STORAGE_CONNECTION, "AzureWebJobsStorage")
+        for key, value in (
+            ("blobServiceUri", env["LOCAL_BLOB_ENDPOINT"]),
+            ("queueServiceUri", env["LOCAL_QUEUE_ENDPOINT"]),
+            ("tableServiceUri", env["LOCAL_TABLE_ENDPOINT"]),
+            ("credential", "managedidentity"),
+        )
+    }
+    example = REPO_ROOT / "local.settings.json.example"
+    documented: dict[str, str] = {}
+    if example.is_file():
+        values = json.loads(example.read_text(encoding="utf-8")).get("Values", {})
+        documented = {k: str(v) for k, v in values.items() if str(v) != ""}
+    return {
+        **documented,
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "PYTHON_ENABLE_INIT_INDEXING": "1",
+        **storage,
+        "SPEECH_ENDPOINT": env["SPEECH_ENDPOINT"],
+        "SPEECH_AUTH_MODE": "entra",
+        "SPEECH_RESOURCE_ID": env["SPEECH_RESOURCE_ID"],
+        # The emulator finishes jobs in seconds, not the service's minutes: poll to match.
+        "POLL_SCHEDULE": "*/2 * * * * *",
+        "POLL_MIN_INTERVAL_SECONDS": "2",
+        "POLL_MAX_INTERVAL_SECONDS": "10",
+    }
+
+
+def default_services(functions_app: str | None = None) -> tuple[str, ...]:
+    """What the CLI starts without ``--services``: the functions host too once there is an app."""
+    if functions_app is not None or FUNCTION_APP_FILE.is_file():
+        return ALL_SERVICES
+    return SERVICES
+
+
 def _emulator_present() -> bool:
     package = REPO_ROOT / "local" / "emulator"
     return (package / "app.py").is_file() or (package / "app" / "__init__.py").is_file()
@@ -412,17 +494,20 @@ class Stack:
         speech_engine: str | None = None,
         token_lifetime: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        functions_app: str = DEFAULT_FUNCTIONS_APP,
         echo: Callable[[str], None] = print,
     ) -> None:
         default_dir = os.environ.get("LOCAL_STATE_DIR") or DEFAULT_STATE_DIR
         self.state_dir = Path(state_dir or default_dir).resolve()
         self.ports = ports or Ports.from_env()
         chosen = set(services)
-        unknown = chosen - set(SERVICES)
+        unknown = chosen - set(ALL_SERVICES)
         if unknown:
-            raise StackError(f"unknown service(s) {sorted(unknown)}; known: {list(SERVICES)}")
+            raise StackError(f"unknown service(s) {sorted(unknown)}; known: {list(ALL_SERVICES)}")
         #: The services ``up`` starts, in start order.
-        self.services = tuple(name for name in SERVICES if name in chosen)
+        self.services = tuple(name for name in ALL_SERVICES if name in chosen)
+        #: ``module:attribute`` of the FunctionApp the functions service serves.
+        self.functions_app = functions_app
         self.speech_engine = speech_engine or os.environ.get("LOCAL_SPEECH_ENGINE") or "whisper"
         if token_lifetime is None:
             raw = os.environ.get("LOCAL_IDENTITY_TOKEN_LIFETIME", "").strip()
@@ -460,6 +545,9 @@ class Stack:
         stack_secrets = StackSecrets.ensure(self.state_dir / "stack.json")
         return certs, identity, stack_secrets
 
+    def _keys(self) -> HostKeys:
+        return ensure_keys(self.state_dir / FUNCTIONS)
+
     def _stack_marker(self, service: str) -> str:
         return f"{STACK_HEADER}:{service}@{quote(str(self.state_dir), safe='/')}"
 
@@ -467,7 +555,7 @@ class Stack:
         """What the command line of this state dir's ``service`` process contains."""
         if service == AZURITE:
             return ("azurite", f"--location {self.state_dir / 'azurite'}")
-        app = IDENTITY_APP if service == IDENTITY else EMULATOR_APP
+        app = {IDENTITY: IDENTITY_APP, EMULATOR: EMULATOR_APP}.get(service, FUNCTIONS_MODULE)
         return (app, self._stack_marker(service))
 
     def _port_flags(self, service: str) -> tuple[str, ...]:
@@ -479,7 +567,9 @@ class Stack:
                 f"--queuePort {ports.queue}",
                 f"--tablePort {ports.table}",
             )
-        port = self.ports.identity if service == IDENTITY else self.ports.speech
+        port = {IDENTITY: self.ports.identity, EMULATOR: self.ports.speech}.get(
+            service, self.ports.functions
+        )
         return (f"--port {port}",)
 
     def _listeners(self, service: str) -> tuple[_Listener, ...]:
@@ -490,11 +580,10 @@ class Stack:
                 _Listener(label, ports[label], PORT_ENV_VARS[label], probes[label])
                 for label in ("blob", "queue", "table")
             )
-        label, port = (
-            ("identity", self.ports.identity)
-            if service == IDENTITY
-            else ("speech", self.ports.speech)
-        )
+        label, port = {
+            IDENTITY: ("identity", self.ports.identity),
+            EMULATOR: ("speech", self.ports.speech),
+        }.get(service, ("functions", self.ports.functions))
         url = f"http://{HOST}:{port}/health"
         return (_Listener(label, port, PORT_ENV_VARS[label], url),)
 
@@ -520,6 +609,8 @@ class Stack:
             env["LOCAL_IDENTITY_DIR"] = str(identity.directory)
             env["LOCAL_IDENTITY_TOKEN_LIFETIME"] = str(self.token_lifetime)
             return _Launch([*uvicorn, "--port", str(self.ports.identity), IDENTITY_APP], env)
+        if service == FUNCTIONS:
+            return self._functions_launch(env)
         env.update(
             EMULATOR_KEYS=stack_secrets.emulator_key,
             EMULATOR_JWT_PUBLIC_KEY=str(identity.public_key_path),
@@ -534,9 +625,36 @@ class Stack:
         argv = [*uvicorn, "--port", str(self.ports.speech), "--no-access-log", EMULATOR_APP]
         return _Launch(argv, env)
 
+    def _functions_launch(self, env: dict[str, str]) -> _Launch:
+        """The functions host, with the environment a Function App on this stack has."""
+        stack_env = self.environment()
+        env.update(stack_env)
+        env.update(function_app_settings(stack_env))
+        # The host reads its keys from its state dir; the app itself never sees them (a
+        # developer's shell that loaded stack.env would otherwise pass them on).
+        for name in ("FUNCTIONS_BASE_URL", "FUNCTIONS_KEY", "FUNCTIONS_MASTER_KEY"):
+            env.pop(name, None)
+        argv = [
+            sys.executable,
+            "-m",
+            FUNCTIONS_MODULE,
+            "--app",
+            self.functions_app,
+            "--app-dir",
+            str(REPO_ROOT),
+            "--state-dir",
+            str(self.state_dir / FUNCTIONS),
+            "--header",
+            self._stack_marker(FUNCTIONS),
+            "--port",
+            str(self.ports.functions),
+        ]
+        return _Launch(argv, env)
+
     def environment(self) -> dict[str, str]:
         """The contents of ``stack.env`` for this stack (creates keys and certs if needed)."""
         certs, identity, stack_secrets = self._prepare()
+        keys = self._keys()
         storage = azurite.endpoints(self.ports.azurite())
         speech_url = f"http://{HOST}:{self.ports.speech}"
         return {
@@ -562,6 +680,9 @@ class Stack:
             "SPEECH_KEY_LOCAL": stack_secrets.emulator_key,
             "REQUESTS_CA_BUNDLE": str(certs.bundle),
             "SSL_CERT_FILE": str(certs.bundle),
+            "FUNCTIONS_BASE_URL": f"http://{HOST}:{self.ports.functions}",
+            "FUNCTIONS_KEY": keys.function,
+            "FUNCTIONS_MASTER_KEY": keys.master,
         }
 
     # Processes ---------------------------------------------------------------------------
@@ -739,6 +860,11 @@ class Stack:
                     f"{name} (pid {pid}) runs on other ports than now configured; "
                     "run `python -m local.stack down` first"
                 )
+            if name == FUNCTIONS and f"--app {self.functions_app} " not in cmdline:
+                raise StackError(
+                    f"{name} (pid {pid}) serves another app than {self.functions_app}; "
+                    "run `python -m local.stack down` first"
+                )
             self._echo(f"{name}: already running (pid {pid})")
         for name in to_start:
             self._check_ports(name)
@@ -749,20 +875,26 @@ class Stack:
         except FileNotFoundError as exc:
             raise StackError(str(exc)) from None
         started: dict[str, subprocess.Popen[bytes]] = {}
-        for name in to_start:
-            try:
-                started[name] = self._start(name, launches[name])
-            except OSError as exc:
-                raise self._fail(name, f"could not be started: {exc}", started) from None
-        self._wait(started)
+        # The functions host lists blobs and tables as soon as it runs: it starts only
+        # once the services it depends on answer.
+        backends = [name for name in self.services if name != FUNCTIONS]
+        for group in (backends, [name for name in self.services if name == FUNCTIONS]):
+            for name in group:
+                if name not in to_start:
+                    continue
+                try:
+                    started[name] = self._start(name, launches[name])
+                except OSError as exc:
+                    raise self._fail(name, f"could not be started: {exc}", started) from None
+            self._wait(started, group)
         env = self.environment()
         write_atomic(self.env_file, _format_env(env).encode(), private=True)
         return StackInfo(self.state_dir, env)
 
-    def _wait(self, started: Mapping[str, subprocess.Popen[bytes]]) -> None:
+    def _wait(self, started: Mapping[str, subprocess.Popen[bytes]], names: Iterable[str]) -> None:
         begin = time.monotonic()
         deadline = begin + self.timeout
-        waiting = list(self.services)
+        waiting = list(names)
         announced: set[str] = set()
         with self._client() as client:
             while waiting:
@@ -794,7 +926,7 @@ class Stack:
 
         Returns the names of the services that were running.
         """
-        stopped = [name for name in reversed(SERVICES) if self._stop(name)]
+        stopped = [name for name in reversed(ALL_SERVICES) if self._stop(name)]
         # Handles of processes another Stack object stopped: collect them too.
         for pid, child in list(self._children.items()):
             if child.poll() is not None:
@@ -804,11 +936,16 @@ class Stack:
         return stopped
 
     def status(self) -> list[ServiceStatus]:
-        """Every service of this state dir: healthy, running (not answering) or stopped."""
+        """Every service of this state dir: healthy, running (not answering) or stopped.
+
+        The functions host is listed when it was chosen or runs.
+        """
         result: list[ServiceStatus] = []
         with self._client() as client:
-            for name in SERVICES:
+            for name in ALL_SERVICES:
                 pid = self._owned_pid(name)
+                if name == FUNCTIONS and pid is None and name not in self.services:
+                    continue
                 state: Literal["healthy", "running", "stopped"] = "stopped"
                 if pid is not None:
                     state = "healthy" if self._healthy(client, name) else "running"
@@ -826,14 +963,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, help="default: LOCAL_STATE_DIR or <repo>/.local")
     parser.add_argument(
         "--services",
-        default=",".join(SERVICES),
-        help="comma-separated subset to start (default: all): " + ",".join(SERVICES),
+        help="comma-separated subset to start (default: all; functions only once "
+        "function_app.py exists or --app is given): " + ",".join(ALL_SERVICES),
+    )
+    parser.add_argument(
+        "--app",
+        help=f"module:attribute the functions host serves (default {DEFAULT_FUNCTIONS_APP})",
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for up")
     args = parser.parse_args(argv)
     try:
-        services = [name.strip() for name in args.services.split(",") if name.strip()]
-        stack = Stack(args.state_dir, services=services, timeout=args.timeout)
+        if args.services is None:
+            services = list(default_services(args.app))
+            if args.command == "up" and FUNCTIONS not in services:
+                print(
+                    f"{FUNCTIONS}: not started: there is no {FUNCTION_APP_FILE.name} at the "
+                    "repo root yet (pass --app module:attribute to serve another app)"
+                )
+        else:
+            services = [name.strip() for name in args.services.split(",") if name.strip()]
+        stack = Stack(
+            args.state_dir,
+            services=services,
+            timeout=args.timeout,
+            functions_app=args.app or DEFAULT_FUNCTIONS_APP,
+        )
         if args.command == "up":
             began = time.monotonic()
             stack.up()

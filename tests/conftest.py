@@ -1,9 +1,12 @@
 """Session fixtures for the offline stack: real Azurite, identity and emulator processes.
 
 ``local_stack`` starts the whole stack (engine ``whisper`` unless ``LOCAL_TEST_ENGINE``
-says otherwise); ``local_stack_no_emulator`` only Azurite and the identity endpoint. Both
-share one private state dir and free ports (never the defaults, so a developer's
-``make up`` does not clash), start on first use and stop at the end of the session.
+says otherwise); ``local_stack_no_emulator`` only Azurite and the identity endpoint;
+``local_stack_with_functions`` the whole stack plus the local functions host serving
+``function_app:app`` (skipped while the repo has no ``function_app.py``). They share one
+private state dir and free ports (never the defaults, so a developer's ``make up`` does
+not clash), start on first use and stop at the end of the session. Every ``StackInfo``
+carries ``functions_url`` / ``functions_key``; only the last fixture runs the host.
 
 While the stack is up, ``IDENTITY_ENDPOINT`` and ``IDENTITY_HEADER`` point at it in
 ``os.environ`` (MSAL reads them on every token request), and are restored afterwards.
@@ -20,9 +23,25 @@ from pathlib import Path
 
 import pytest
 
-from local.stack import AZURITE, IDENTITY, SERVICES, Ports, Stack, StackInfo
+from local.stack import (
+    ALL_SERVICES,
+    AZURITE,
+    FUNCTION_APP_FILE,
+    IDENTITY,
+    SERVICES,
+    Ports,
+    Stack,
+    StackInfo,
+)
 
-STACK_FIXTURES = frozenset({"local_stack", "local_stack_no_emulator", "offline_stack_session"})
+STACK_FIXTURES = frozenset(
+    {
+        "local_stack",
+        "local_stack_no_emulator",
+        "local_stack_with_functions",
+        "offline_stack_session",
+    }
+)
 
 
 class StackSession:
@@ -81,6 +100,18 @@ def local_stack(offline_stack_session: StackSession) -> StackInfo:
 def local_stack_no_emulator(offline_stack_session: StackSession) -> StackInfo:
     """Azurite + identity endpoint only (no Speech emulator needed)."""
     return offline_stack_session.ensure((AZURITE, IDENTITY))
+
+
+@pytest.fixture(scope="session")
+def local_stack_with_functions(offline_stack_session: StackSession) -> StackInfo:
+    """The whole stack and the local functions host serving ``function_app:app``.
+
+    ``functions_url`` / ``functions_key`` reach the app's HTTP routes
+    (``FUNCTIONS_MASTER_KEY`` in ``env`` opens ``/admin/host/status``).
+    """
+    if not FUNCTION_APP_FILE.is_file():
+        pytest.skip(f"no {FUNCTION_APP_FILE.name} at the repo root yet")
+    return offline_stack_session.ensure(ALL_SERVICES)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,0 +1,16 @@
+"""A local Azure Functions host for Python v2-model apps (Core Tools cannot be installed here).
+
+``python -m local.host --app function_app:app`` imports the app, discovers its functions
+with ``app.get_functions()`` and runs them in one process:
+
+* HTTP triggers on ``http://127.0.0.1:<port>/api/<route>`` with function keys
+  (:mod:`local.host.web`), HTTP streams (FastAPI ``Request`` / ``Response``) unbuffered;
+* timer triggers from their NCRONTAB schedules (:mod:`local.host.timers`);
+* blob triggers, ``source=EventGrid`` included, by watching the container, at least once,
+  with retries and a poison record (:mod:`local.host.blob_trigger`).
+
+Other trigger types are listed as skipped and not run. The offline stack starts it as its
+``functions`` service (``local.stack``); ``__main__`` documents the command line. This
+package imports nothing heavy at this level, so ``local.stack`` can use
+:mod:`local.host.keys` cheaply.
+"""
