@@ -1,0 +1,229 @@
+// Speech transcription on Azure Functions (Flex Consumption), keyless end to end.
+// `azd up` provisions this file, deploys the app, then runs infra/hooks/postdeploy.* to
+// subscribe the two Event Grid-sourced blob triggers (see infra/app/eventgrid-subscriptions.bicep).
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment. It seeds the unique token in every resource name and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource. Flex Consumption must be available there (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object id of the deploying user or service principal. It gets the same data roles as the app, to debug locally against the cloud resources. Empty: no roles for people.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+@description('Principal type of principalId.')
+param principalType string = 'User'
+
+@allowed([
+  'S0'
+  'F0'
+])
+@description('Speech pricing tier. F0 is free but serves only short audio (the recognize function): batch and fast transcription need S0.')
+param speechSku string = 'S0'
+
+@description('Name of an existing Speech account to use instead of creating one. It must have a custom subdomain (Entra ID auth needs it). Empty: create a new account.')
+param existingSpeechAccountName string = ''
+
+@description('Resource group of the existing Speech account. Empty: this environment\'s resource group.')
+param existingSpeechResourceGroupName string = ''
+
+@minLength(2)
+@description('Locale of jobs whose blob metadata or manifest names none (BCP-47, e.g. en-US).')
+param defaultLocale string = 'en-US'
+
+@minLength(1)
+@description('NCRONTAB schedule (six fields, seconds first) of the poller that advances transcription jobs.')
+param pollSchedule string = '0 * * * * *'
+
+@minValue(0)
+@description('Delete input audio this many days after its last modification (a lifecycle rule). 0: keep audio forever.')
+param audioRetentionDays int = 0
+
+@minValue(1)
+@maxValue(1000)
+@description('Upper bound of Flex Consumption instances (a cost ceiling).')
+param maximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory of each Flex Consumption instance, in MB.')
+param instanceMemoryMB int = 2048
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+// Names the app reads from app settings; they equal AppSettings' defaults (shared/settings.py).
+var inputContainerName = 'audio-input'
+var requestsContainerName = 'transcription-requests'
+var outputContainerName = 'transcripts'
+var ledgerTableName = 'transcriptionledger'
+
+var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
+// The Flex Consumption deployment package container (azd uploads the zip there).
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+var useExistingSpeech = !empty(existingSpeechAccountName)
+var newSpeechAccountName = '${abbrs.cognitiveServicesSpeech}${resourceToken}'
+var speechAccountName = useExistingSpeech ? existingSpeechAccountName : newSpeechAccountName
+var speechResourceGroupName = useExistingSpeech && !empty(existingSpeechResourceGroupName) ? existingSpeechResourceGroupName : rg.name
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    inputContainerName: inputContainerName
+    requestsContainerName: requestsContainerName
+    outputContainerName: outputContainerName
+    deploymentContainerName: deploymentContainerName
+    ledgerTableName: ledgerTableName
+    audioRetentionDays: audioRetentionDays
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module speech 'app/speech.bicep' = if (!useExistingSpeech) {
+  name: 'speech'
+  scope: rg
+  params: {
+    name: newSpeechAccountName
+    location: location
+    tags: tags
+    sku: speechSku
+  }
+}
+
+// Role assignments on the Speech account (new or existing, in its own resource group) and
+// the endpoint and resource id the app needs.
+module speechAccess 'app/speech-access.bicep' = {
+  name: 'speech-access'
+  scope: resourceGroup(speechResourceGroupName)
+  params: {
+    speechAccountName: speechAccountName
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+  }
+  dependsOn: [
+    speech
+  ]
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+  }
+}
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    inputContainerName: inputContainerName
+    requestsContainerName: requestsContainerName
+    outputContainerName: outputContainerName
+    ledgerTableName: ledgerTableName
+    defaultLocale: defaultLocale
+    pollSchedule: pollSchedule
+    speechEndpoint: speechAccess.outputs.endpoint
+    speechResourceId: speechAccess.outputs.id
+  }
+  // The host reads storage and Application Insights with the identity from its first start.
+  dependsOn: [
+    rbac
+  ]
+}
+
+module eventGrid 'app/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridSystemTopics}${resourceToken}'
+    location: location
+    tags: tags
+    storageAccountName: storage.outputs.name
+  }
+}
+
+// azd environment values. The hooks read the resource names; a developer who exports these
+// (`azd env get-values`) can run the app locally against the cloud resources.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output SERVICE_API_URI string = api.outputs.uri
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output EVENT_GRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
+output INPUT_CONTAINER string = inputContainerName
+output REQUESTS_CONTAINER string = requestsContainerName
+output OUTPUT_CONTAINER string = outputContainerName
+output LEDGER_TABLE string = ledgerTableName
+output AudioStorage__blobServiceUri string = storage.outputs.blobEndpoint
+output AudioStorage__queueServiceUri string = storage.outputs.queueEndpoint
+output AudioStorage__tableServiceUri string = storage.outputs.tableEndpoint
+output SPEECH_ENDPOINT string = speechAccess.outputs.endpoint
+output SPEECH_RESOURCE_ID string = speechAccess.outputs.id

@@ -1,0 +1,374 @@
+"""infra/: every template parses, declares what the design needs, and holds no secret."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+from tests.infra.bicep import (
+    BICEP_FILES,
+    GUID,
+    INFRA,
+    accessor,
+    body,
+    call_args,
+    code_lines,
+    decorator_types,
+    resources,
+    template,
+    the_resource,
+)
+
+# Built-in role definitions the templates assign, by GUID, as Azure publishes them.
+# Sources: "Azure built-in roles" for Storage and Monitor
+# (learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage and .../monitor;
+# MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/storage.md and
+# monitor.md) and, for the Speech role, the built-in role table of Microsoft's Azure Verified
+# Module for Cognitive Services (Azure/bicep-registry-modules,
+# avm/res/cognitive-services/account/main.bicep).
+ROLES = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",  # built-in-roles/storage
+    "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",  # .../storage
+    "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",  # .../storage
+    "db58b8e5-c6ad-4a2a-8342-4190687cbf4a": "Storage Blob Delegator",  # .../storage
+    "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",  # .../monitor
+    "f2dc8367-1007-4938-bd23-fe263f013447": "Cognitive Services Speech User",  # AVM account
+}
+
+# What each principal must hold, and nothing more: the app's identity and the deploying user.
+EXPECTED_GRANTS = {
+    (principal, role)
+    for principal in ("appPrincipalId", "userPrincipalId")
+    for role in ROLES.values()
+}
+
+# Resource types and the API versions used, each a published version of its provider.
+API_VERSIONS = {
+    "Microsoft.Resources/resourceGroups": "2024-03-01",
+    "Microsoft.ManagedIdentity/userAssignedIdentities": "2023-01-31",
+    "Microsoft.Storage/storageAccounts": "2024-01-01",
+    "Microsoft.Storage/storageAccounts/blobServices": "2024-01-01",
+    "Microsoft.Storage/storageAccounts/blobServices/containers": "2024-01-01",
+    "Microsoft.Storage/storageAccounts/tableServices": "2024-01-01",
+    "Microsoft.Storage/storageAccounts/tableServices/tables": "2024-01-01",
+    "Microsoft.Storage/storageAccounts/managementPolicies": "2024-01-01",
+    "Microsoft.Web/serverfarms": "2024-11-01",
+    "Microsoft.Web/sites": "2024-11-01",
+    "Microsoft.Web/sites/basicPublishingCredentialsPolicies": "2024-11-01",
+    "Microsoft.CognitiveServices/accounts": "2024-10-01",
+    "Microsoft.OperationalInsights/workspaces": "2023-09-01",
+    "Microsoft.Insights/components": "2020-02-02",
+    "Microsoft.EventGrid/systemTopics": "2025-02-15",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions": "2025-02-15",
+    "Microsoft.Authorization/roleAssignments": "2022-04-01",
+}
+
+# Key material in any form: list*Keys calls, account keys, key-bearing connection strings.
+FORBIDDEN = re.compile(
+    r"listKeys?\s*\(|listConnectionStrings|listAccountSas|listServiceSas|AccountKey|"
+    r"SharedAccessKey|primaryKey|secondaryKey|primaryMasterKey|\bkey[12]\b",
+    re.IGNORECASE,
+)
+# The one connection string allowed: Application Insights' ingestion endpoint and instrumentation
+# key, an identifier rather than a secret once local auth is off (monitoring.bicep).
+ALLOWED_CONNECTION_STRING = "applicationInsights.properties.ConnectionString"
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(INFRA))
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=relative)
+def test_every_template_parses(path: Path) -> None:
+    parsed = BicepParser().parse(file_path=path)
+    assert parsed.get("resources") or parsed.get("modules")
+
+
+def test_the_expected_templates_exist() -> None:
+    assert {relative(p) for p in BICEP_FILES} == {
+        "main.bicep",
+        "app/api.bicep",
+        "app/eventgrid-subscriptions.bicep",
+        "app/eventgrid.bicep",
+        "app/identity.bicep",
+        "app/monitoring.bicep",
+        "app/rbac.bicep",
+        "app/speech-access.bicep",
+        "app/speech.bicep",
+        "app/storage.bicep",
+    }
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=relative)
+def test_every_parameter_is_described(path: Path) -> None:
+    parameters = template(relative(path)).get("parameters", {})
+    undescribed = [
+        name for name, p in parameters.items() if "description" not in decorator_types(p)
+    ]
+    assert not undescribed
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=relative)
+def test_api_versions_are_the_published_ones(path: Path) -> None:
+    for name, res in template(relative(path)).get("resources", {}).items():
+        assert API_VERSIONS.get(res["type"]) == res["api_version"], (name, res["type"])
+
+
+def test_main_is_subscription_scoped_with_the_outputs_azd_reads() -> None:
+    main = template("main.bicep")
+    assert main["globals"]["scope"]["value"] == "subscription"
+    assert {
+        "AZURE_LOCATION",
+        "AZURE_TENANT_ID",
+        "AZURE_RESOURCE_GROUP",
+        "AZURE_FUNCTION_NAME",
+        "SERVICE_API_NAME",
+        "SERVICE_API_URI",
+    } <= set(main["outputs"])
+    assert {"environmentName", "location", "principalId", "speechSku", "defaultLocale"} <= set(
+        main["parameters"]
+    )
+    assert {"pollSchedule", "existingSpeechAccountName", "existingSpeechResourceGroupName"} <= set(
+        main["parameters"]
+    )
+
+
+def test_storage_is_keyless_private_and_tls12() -> None:
+    storage = template("app/storage.bicep")
+    account = the_resource(storage, "Microsoft.Storage/storageAccounts")["properties"]
+    assert account["allowSharedKeyAccess"] is False
+    assert account["minimumTlsVersion"] == "TLS1_2"
+    assert account["allowBlobPublicAccess"] is False
+    assert account["supportsHttpsTrafficOnly"] is True
+    assert account["defaultToOAuthAuthentication"] is True
+
+
+def test_storage_has_the_containers_the_table_and_the_audio_lifecycle_rule() -> None:
+    storage = template("app/storage.bicep")
+    containers = resources(storage, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    assert {body(c)["name"] for c in containers.values()} == {
+        "inputContainerName",
+        "requestsContainerName",
+        "outputContainerName",
+        "deploymentContainerName",
+    }
+    assert all(body(c)["properties"]["publicAccess"] == "None" for c in containers.values())
+    table = the_resource(storage, "Microsoft.Storage/storageAccounts/tableServices/tables")
+    assert table["name"] == "ledgerTableName"
+
+    (policy,) = resources(storage, "Microsoft.Storage/storageAccounts/managementPolicies").values()
+    assert policy["config"]["condition"]["operator"]["type"] == "greater_than"
+    (rule,) = body(policy)["properties"]["policy"]["rules"]
+    assert rule["definition"]["filters"]["prefixMatch"] == ["${inputContainerName}/"]
+    delete = rule["definition"]["actions"]["baseBlob"]["delete"]
+    assert delete == {"daysAfterModificationGreaterThan": "audioRetentionDays"}
+
+
+def test_main_wires_the_same_names_into_storage_and_the_app() -> None:
+    modules = template("main.bicep")["modules"]
+    storage, api = body(modules["storage"])["params"], body(modules["api"])["params"]
+    for name in (
+        "inputContainerName",
+        "requestsContainerName",
+        "outputContainerName",
+        "deploymentContainerName",
+        "ledgerTableName",
+    ):
+        assert storage[name] == api[name] == name
+
+
+def test_function_app_is_flex_consumption_python_311_with_identity_deployment() -> None:
+    api = template("app/api.bicep")
+    plan = the_resource(api, "Microsoft.Web/serverfarms")
+    assert plan["sku"] == {"tier": "FlexConsumption", "name": "FC1"}
+    assert plan["properties"]["reserved"] is True
+
+    site = the_resource(api, "Microsoft.Web/sites")
+    assert site["kind"] == "functionapp,linux"
+    assert site["identity"]["type"] == "UserAssigned"
+    assert site["properties"]["httpsOnly"] is True
+    config = site["properties"]["functionAppConfig"]
+    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    storage = config["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["value"].endswith("${deploymentContainerName}")
+    assert storage["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": "identityId",
+    }
+    assert set(config["scaleAndConcurrency"]) == {"maximumInstanceCount", "instanceMemoryMB"}
+
+    policies = resources(api, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    assert {body(p)["name"]: body(p)["properties"]["allow"] for p in policies.values()} == {
+        "ftp": False,
+        "scm": False,
+    }
+
+
+def test_azd_finds_the_function_app_by_its_service_tag() -> None:
+    site = the_resource(template("app/api.bicep"), "Microsoft.Web/sites")
+    tags = call_args(site["tags"], "union")
+    assert tags is not None
+    assert {"'azd-service-name'": "api"} in tags.values()  # pycep keeps a key's quotes
+
+
+def test_speech_is_entra_only_on_its_custom_subdomain() -> None:
+    speech = the_resource(template("app/speech.bicep"), "Microsoft.CognitiveServices/accounts")
+    assert speech["kind"] == "SpeechServices"
+    assert speech["sku"] == {"name": "sku"}
+    assert speech["properties"]["customSubDomainName"] == "name"
+    assert speech["properties"]["disableLocalAuth"] is True
+
+
+def test_an_existing_speech_account_replaces_the_new_one() -> None:
+    modules = template("main.bicep")["modules"]
+    assert modules["speech"]["config"]["condition"]["operator"]["type"] == "not"
+    access = body(modules["speechAccess"])
+    scope = call_args(access["scope"], "resource_group")
+    assert scope is not None
+    assert scope["resource_group_name"] == "speechResourceGroupName"
+    api = body(modules["api"])["params"]
+    assert accessor(api["speechEndpoint"]) == ["speechAccess", "outputs", "endpoint"]
+    assert accessor(api["speechResourceId"]) == ["speechAccess", "outputs", "id"]
+
+
+def test_application_insights_takes_only_entra_telemetry() -> None:
+    monitoring = template("app/monitoring.bicep")
+    insights = the_resource(monitoring, "Microsoft.Insights/components")["properties"]
+    assert insights["DisableLocalAuth"] is True
+    assert accessor(insights["WorkspaceResourceId"]) == ["logAnalytics", "id"]
+    workspace = the_resource(monitoring, "Microsoft.OperationalInsights/workspaces")
+    assert workspace["properties"]["features"]["disableLocalAuth"] is True
+
+
+def test_system_topic_carries_the_storage_accounts_events() -> None:
+    topic = the_resource(template("app/eventgrid.bicep"), "Microsoft.EventGrid/systemTopics")
+    assert topic["properties"]["topicType"] == "Microsoft.Storage.StorageAccounts"
+    assert accessor(topic["properties"]["source"]) == ["storage", "id"]
+
+
+@pytest.mark.parametrize(
+    ("symbol", "function", "container"),
+    [
+        ("audioIntake", "audio_intake", "inputContainerName"),
+        ("bulkIntake", "bulk_intake", "requestsContainerName"),
+    ],
+)
+def test_blob_created_reaches_each_intake_functions_webhook(
+    symbol: str, function: str, container: str
+) -> None:
+    subscriptions = template("app/eventgrid-subscriptions.bicep")
+    subscription = body(subscriptions["resources"][symbol])
+    assert subscriptions["resources"][symbol]["type"] == (
+        "Microsoft.EventGrid/systemTopics/eventSubscriptions"
+    )
+    properties = subscription["properties"]
+    assert properties["filter"]["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
+    assert properties["filter"]["subjectBeginsWith"] == (
+        f"/blobServices/default/containers/${{{container}}}/"
+    )
+    destination = properties["destination"]
+    assert destination["endpointType"] == "WebHook"
+    url = destination["properties"]["endpointUrl"]
+    assert url.startswith("${webhook}?")
+    assert f"functionName=Host.Functions.{function}&code=${{blobExtensionKey}}" in url
+    assert subscriptions["variables"]["webhook"]["value"].endswith("/runtime/webhooks/blobs")
+
+
+def test_the_extension_key_is_a_secure_parameter_never_output() -> None:
+    subscriptions = template("app/eventgrid-subscriptions.bicep")
+    key = subscriptions["parameters"]["blobExtensionKey"]
+    assert "secure" in decorator_types(key)
+    assert key["default"] is None
+    assert not subscriptions.get("outputs")
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=relative)
+def test_no_key_or_key_bearing_connection_string(path: Path) -> None:
+    text = path.read_text()
+    assert not FORBIDDEN.findall(text)
+    for line in re.findall(r".*connectionstring.*", text, re.IGNORECASE):
+        code = line.split("//")[0]
+        if re.search("connectionstring", code, re.IGNORECASE):
+            assert code.strip() == f"value: {ALLOWED_CONNECTION_STRING}", line
+
+
+def test_the_allowed_connection_string_is_application_insights_without_local_auth() -> None:
+    api = template("app/api.bicep")
+    assert resources(api, "Microsoft.Insights/components", existing=True)
+    insights = the_resource(template("app/monitoring.bicep"), "Microsoft.Insights/components")
+    assert insights["properties"]["DisableLocalAuth"] is True
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=relative)
+def test_every_role_guid_is_a_known_role_named_in_a_comment(path: Path) -> None:
+    for number, line in code_lines(path):
+        for guid in GUID.findall(line):
+            name = ROLES.get(guid.lower())
+            assert name, f"{relative(path)}:{number}: {guid} is not a known built-in role"
+            assert line.rstrip().endswith(f"// {name}"), f"{relative(path)}:{number}: name it"
+
+
+def role_ids(tpl: dict[str, Any], name: str, loop: dict[str, Any] | None) -> list[str]:
+    """The role GUIDs an identifier stands for: a variable, or a loop over a variable list."""
+    if loop is not None and name == loop["detail"]["item_name"]:
+        array = loop["detail"]["array_name"]
+        if isinstance(array, dict):  # (empty(principal) ? [] : roles)
+            array = array["operator"]["operands"]["false_value"]
+        names = tpl["variables"][array]["value"]
+        return [guid for each in names for guid in role_ids(tpl, each, None)]
+    value = tpl["variables"][name]["value"]
+    assert GUID.fullmatch(value), name
+    return [value]
+
+
+def grants() -> set[tuple[str, str]]:
+    """(principal parameter, role name) of every role assignment in infra/."""
+    found: set[tuple[str, str]] = set()
+    for path in BICEP_FILES:
+        tpl = template(relative(path))
+        for symbol, res in resources(tpl, "Microsoft.Authorization/roleAssignments").items():
+            assignment = body(res)
+            properties = assignment["properties"]
+            definition = call_args(properties["roleDefinitionId"], "subscription_resource_id")
+            assert definition is not None, symbol
+            assert definition["resource_type"] == "Microsoft.Authorization/roleDefinitions"
+            role = definition["resource_name_1"]
+
+            # name: guid(<scope>.id, <principal>, <role>), so a redeploy finds the same one
+            name = call_args(assignment["name"], "guid")
+            assert name is not None, symbol
+            assert accessor(name["base_string"]) == [assignment["scope"], "id"], symbol
+            assert name["extra_string_1"] == properties["principalId"], symbol
+            assert name["extra_string_2"] == role, symbol
+
+            expected_type = (
+                "ServicePrincipal" if properties["principalId"] == "appPrincipalId" else None
+            )
+            if expected_type:
+                assert properties["principalType"] == expected_type, symbol
+            loop = res["config"].get("loop_type")
+            for guid in role_ids(tpl, role, loop):
+                found.add((properties["principalId"], ROLES[guid]))
+    return found
+
+
+def test_role_assignments_grant_exactly_the_designed_roles() -> None:
+    assert grants() == EXPECTED_GRANTS
+
+
+def test_the_deploying_user_gets_roles_only_when_named() -> None:
+    rbac = template("app/rbac.bicep")
+    user_storage = rbac["resources"]["userStorageRoles"]["config"]["loop_type"]["detail"]
+    condition = user_storage["array_name"]["operator"]["operands"]["condition"]
+    assert call_args(condition, "empty") == {"item_to_test": "userPrincipalId"}
+    for path, symbol in (
+        ("app/rbac.bicep", "userMetricsPublisher"),
+        ("app/speech-access.bicep", "userSpeechUser"),
+    ):
+        condition = template(path)["resources"][symbol]["config"]["condition"]
+        assert condition["operator"]["type"] == "not"
