@@ -10,6 +10,10 @@ MODELS_STAMP := $(VENV)/.models-installed
 # Azurite, pinned by local/package-lock.json. `npm ci` empties node_modules first, so the
 # stamp inside it disappears with a half-done install.
 NODE_STAMP := local/node_modules/.installed
+# checkov (tests/infra) pins packages that clash with ours, so it gets a virtualenv of its own,
+# inside .venv so that it is ignored and cleaned with it.
+INFRA_VENV := $(VENV)/infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
 
 .PHONY: install test lint typecheck unit clean up down status
 
@@ -27,6 +31,12 @@ $(NODE_STAMP): local/package.json local/package-lock.json
 	npm ci --prefix local --no-audit --no-fund
 	touch $(NODE_STAMP)
 
+$(INFRA_STAMP): requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-infra.txt
+	touch $(INFRA_STAMP)
+
 install: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 
 lint: install
@@ -36,7 +46,7 @@ lint: install
 typecheck: install
 	$(PY) -m mypy
 
-unit: install
+unit: install $(INFRA_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

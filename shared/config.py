@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 from pydantic_settings import BaseSettings
 
 S = TypeVar("S", bound=BaseSettings)
@@ -19,8 +19,11 @@ def setting_name(settings_cls: type[BaseSettings], field: str) -> str:
     prefix = str(settings_cls.model_config.get("env_prefix") or "")
     info = settings_cls.model_fields.get(field)
     alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        alias = next((a for a in alias.choices if isinstance(a, str)), None)
     if isinstance(alias, str):
-        return alias.upper()
+        # Identity-based connection settings keep the Functions host's spelling.
+        return alias
     return f"{prefix}{field}".upper()
 
 

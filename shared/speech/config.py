@@ -38,7 +38,7 @@ class AuthMode(StrEnum):
 class SpeechSettings(BaseSettings):
     """``SPEECH_*`` app settings."""
 
-    model_config = SettingsConfigDict(env_prefix="SPEECH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SPEECH_", extra="ignore", env_ignore_empty=True)
 
     #: Custom-subdomain endpoint, ``https://<name>.cognitiveservices.azure.com``.
     endpoint: str | None = None

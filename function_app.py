@@ -1,0 +1,16 @@
+"""The Function App: one Blueprint per file in ``functions/``.
+
+Only ``azure.functions`` and the binding extensions are imported here and in the
+blueprints' module scope (the worker needs their types to index the functions); each
+function imports the ``shared`` code it runs on first call, so a cold start pays only for
+the function that was invoked.
+"""
+
+import azure.functions as func
+
+from functions import bulk_intake, intake, poller, speech_http, status
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for blueprint in (intake.bp, bulk_intake.bp, poller.bp, speech_http.bp, status.bp):
+    app.register_functions(blueprint)

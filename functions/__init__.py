@@ -1,0 +1,1 @@
+"""The app's functions, one Blueprint per file; each is a few lines over ``shared``."""
