@@ -15,7 +15,7 @@ NODE_STAMP := local/node_modules/.installed
 INFRA_VENV := $(VENV)/infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: install test lint typecheck unit clean up down status
+.PHONY: install test lint typecheck unit clean up down status demo
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ unit: install $(INFRA_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# README command 1: the product end to end, offline (starts and stops the stack).
+demo: install
+	$(PY) -m local.demo $(DEMO_ARGS)
 
 # The offline stack (Azurite, identity endpoint, Speech emulator); state in .local/.
 # Pass options through STACK_ARGS, e.g. `make up STACK_ARGS=--services=azurite,identity`.
