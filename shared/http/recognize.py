@@ -11,19 +11,18 @@ too (200, empty text, the reason); ``Error`` is the service failing (502).
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.http import params
 from shared.http.body import Meter, MeteredBody
+from shared.http.exchange import Exchange, answer
 from shared.http.ogg import OggOpusMeter
-from shared.http.problems import ApiProblem, from_speech_error, invalid_parameter
+from shared.http.problems import ApiProblem, invalid_parameter
 from shared.http.wav import WavMeter
-from shared.speech.errors import SpeechError
 from shared.speech.models import (
     Dimension,
     GradingSystem,
@@ -251,10 +250,8 @@ async def recognize(
     ``referenceText`` (plus ``gradingSystem``, ``granularity``, ``dimension``,
     ``enableMiscue``, ``scenarioId``). Errors are JSON ``{"error": {"code", "message", ...}}``.
     """
-    started = time.perf_counter()
-    body: MeteredBody | None = None
-    outcome = "error"
-    try:
+
+    async def work(exchange: Exchange) -> Response:
         options = _Options(request)
         kind = _audio_kind(request)
         meter: Meter = (
@@ -263,6 +260,7 @@ async def recognize(
             else OggOpusMeter(settings.recognize_max_seconds)
         )
         body = MeteredBody(request.stream(), max_bytes=settings.recognize_max_bytes, meter=meter)
+        exchange.body = body
         await body.read_head()
         result = await short_audio.recognize(
             body.chunks(),
@@ -274,23 +272,9 @@ async def recognize(
             pronunciation_assessment=options.pronunciation,
         )
         response = _answer(result, options)
-        outcome = str(result.recognition_status)
+        exchange.outcome = str(result.recognition_status)
         return response
-    except ApiProblem as problem:
-        outcome = problem.code
-        return problem.response()
-    except SpeechError as exc:
-        mapped = from_speech_error(exc, auth_mode=settings.speech.auth_mode, short_audio=True)
-        outcome = mapped.code
-        return mapped.response()
-    except ClientDisconnect:
-        # Nobody is left to read an answer; the upstream request was aborted with the body.
-        outcome = "ClientDisconnected"
-        return Response(status_code=400)
-    finally:
-        _log.info(
-            "recognize: %s after %.0f ms, %d bytes read",
-            outcome,
-            (time.perf_counter() - started) * 1000,
-            body.bytes_read if body is not None else 0,
-        )
+
+    return await answer(
+        "recognize", work, auth_mode=settings.speech.auth_mode, short_audio=True, log=_log
+    )

@@ -11,18 +11,17 @@ lets the service identify the language), ``diarization``, ``maxSpeakers``, ``cha
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from shared.audio_formats import SNIFF_BYTES, sniff
 from shared.http import params
 from shared.http.body import MeteredBody
-from shared.http.problems import ApiProblem, from_speech_error, invalid_parameter
-from shared.speech.errors import SpeechError
+from shared.http.exchange import Exchange, answer
+from shared.http.problems import ApiProblem, invalid_parameter
 from shared.speech.models import ProfanityFilterMode, TranscribeDefinition, TranscribeDiarization
 from shared.speech.models.common import MAX_SPEAKERS, MIN_SPEAKERS
 from shared.speech.redact import get_logger
@@ -193,16 +192,14 @@ async def transcribe(
     version 2025-10-15, JSON ``{"audioUrl": ...}``. Answers 200 with the service's
     ``TranscribeResult``; errors are JSON ``{"error": {"code", "message", ...}}``.
     """
-    started = time.perf_counter()
-    outcome = "error"
-    body: MeteredBody | None = None
-    try:
+
+    async def work(exchange: Exchange) -> Response:
         fields = _definition_fields(request)
         media, _ = params.media_type(request.headers.get("content-type"))
         if media == "application/json":
             definition = _definition(fields, await _audio_url(request, fast))
             result = await fast.transcribe(None, definition)
-            response = JSONResponse(result.to_dict())
+            response: Response = JSONResponse(result.to_dict())
         elif media.startswith("multipart/"):
             raise params.unsupported_media_type(
                 "Send the audio itself as the request body (not a form), or JSON "
@@ -213,24 +210,11 @@ async def transcribe(
             _check_declared_length(request, settings.transcribe_max_bytes)
             definition = _definition(fields)
             body = MeteredBody(request.stream(), max_bytes=settings.transcribe_max_bytes)
+            exchange.body = body
             response = await _transcribe_upload(request, fast, body, definition)
-        outcome = "ok"
+        exchange.outcome = "ok"
         return response
-    except ApiProblem as problem:
-        outcome = problem.code
-        return problem.response()
-    except SpeechError as exc:
-        mapped = from_speech_error(exc, auth_mode=settings.speech.auth_mode, short_audio=False)
-        outcome = mapped.code
-        return mapped.response()
-    except ClientDisconnect:
-        outcome = "ClientDisconnected"
-        return Response(status_code=400)
-    finally:
-        # Never the audio URL: it may carry a SAS signature.
-        _log.info(
-            "transcribe: %s after %.0f ms, %d bytes uploaded",
-            outcome,
-            (time.perf_counter() - started) * 1000,
-            body.bytes_read if body is not None else 0,
-        )
+
+    return await answer(
+        "transcribe", work, auth_mode=settings.speech.auth_mode, short_audio=False, log=_log
+    )
