@@ -261,6 +261,37 @@ async def reject_claim(
     return report
 
 
+async def claim_version(
+    ctx: AppContext,
+    ref: SourceRef,
+    kind: SourceKind,
+    *,
+    now: dt.datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> Claim | None:
+    """Claim one source version with the app's staleness and attempt limits; None = taken."""
+    return await ctx.ledger.claim_source(
+        ref,
+        kind=kind,
+        now=now,
+        stale_after=dt.timedelta(minutes=ctx.settings.intake_stale_minutes),
+        max_attempts=ctx.settings.intake_max_attempts,
+        extra=extra,
+    )
+
+
+async def close_vanished(
+    ctx: AppContext, claim: Claim, *, deleted: bool, message: str, now: dt.datetime
+) -> str:
+    """Mark a claimed version whose blob was deleted or overwritten Failed; its code."""
+    code = "SourceDeleted" if deleted else "SourceChanged"
+    await ctx.ledger.resolve_claim(
+        claim,
+        source_fields(state=SourceState.FAILED, now=now, error_code=code, error_message=message),
+    )
+    return code
+
+
 async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> IntakeOutcome:
     """Intake of one uploaded audio blob (the blob trigger's whole job).
 
@@ -282,12 +313,11 @@ async def intake_blob(
     now = now or utcnow()
     settings = ctx.settings
     ref = SourceRef(blob.container, blob.name, blob.etag)
-    claim = await ctx.ledger.claim_source(
+    claim = await claim_version(
+        ctx,
         ref,
-        kind=SourceKind.AUDIO,
+        SourceKind.AUDIO,
         now=now,
-        stale_after=dt.timedelta(minutes=settings.intake_stale_minutes),
-        max_attempts=settings.intake_max_attempts,
         extra={
             "Size": blob.size,
             "OutputContainer": settings.output_container,
@@ -492,26 +522,16 @@ async def recover_audio(
     blob = await ctx.storage.get_properties(ref.container, ref.path)
     if blob is not None and blob.etag == ref.etag:
         return await intake_blob(ctx, blob, now=now)
-    claim = await ctx.ledger.claim_source(
-        ref,
-        kind=record.kind,
-        now=now,
-        stale_after=dt.timedelta(minutes=ctx.settings.intake_stale_minutes),
-        max_attempts=ctx.settings.intake_max_attempts,
-    )
+    claim = await claim_version(ctx, ref, record.kind, now=now)
     if claim is None:
         return IntakeOutcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
-    code = "SourceDeleted" if blob is None else "SourceChanged"
     message = (
         "the blob was deleted before its job was submitted"
         if blob is None
         else "the blob was overwritten before its job was submitted; the new version is "
         "transcribed on its own"
     )
-    await ctx.ledger.resolve_claim(
-        claim,
-        source_fields(state=SourceState.FAILED, now=now, error_code=code, error_message=message),
-    )
+    code = await close_vanished(ctx, claim, deleted=blob is None, message=message, now=now)
     return IntakeOutcome(
         IntakeStatus.FAILED, ref.container, ref.path, ref.etag, code=code, message=message
     )

@@ -47,6 +47,8 @@ from pydantic.alias_generators import to_camel
 
 from shared.intake import (
     check_audio_blob,
+    claim_version,
+    close_vanished,
     custom_properties,
     display_name_for,
     find_or_submit,
@@ -327,12 +329,11 @@ async def intake_manifest(
     now = now or utcnow()
     settings = ctx.settings
     ref = SourceRef(blob.container, blob.name, blob.etag)
-    claim = await ctx.ledger.claim_source(
+    claim = await claim_version(
+        ctx,
         ref,
-        kind=SourceKind.MANIFEST,
+        SourceKind.MANIFEST,
         now=now,
-        stale_after=dt.timedelta(minutes=settings.intake_stale_minutes),
-        max_attempts=settings.intake_max_attempts,
         extra={"Size": blob.size, "OutputContainer": settings.output_container},
     )
     if claim is None:
@@ -352,21 +353,11 @@ async def recover_manifest(
     blob = await ctx.storage.get_properties(ref.container, ref.path)
     if blob is not None and blob.etag == ref.etag:
         return await intake_manifest(ctx, blob, now=now)
-    claim = await ctx.ledger.claim_source(
-        ref,
-        kind=SourceKind.MANIFEST,
-        now=now,
-        stale_after=dt.timedelta(minutes=ctx.settings.intake_stale_minutes),
-        max_attempts=ctx.settings.intake_max_attempts,
-    )
+    claim = await claim_version(ctx, ref, SourceKind.MANIFEST, now=now)
     if claim is None:
         return ManifestOutcome(ManifestStatus.DUPLICATE, ref.container, ref.path, ref.etag)
-    code = "SourceDeleted" if blob is None else "SourceChanged"
     message = "the manifest was deleted or overwritten before its jobs were submitted"
-    await ctx.ledger.resolve_claim(
-        claim,
-        source_fields(state=SourceState.FAILED, now=now, error_code=code, error_message=message),
-    )
+    code = await close_vanished(ctx, claim, deleted=blob is None, message=message, now=now)
     return ManifestOutcome(
         ManifestStatus.FAILED, ref.container, ref.path, ref.etag, code=code, message=message
     )
