@@ -26,13 +26,13 @@ import pytest
 from local.stack import (
     ALL_SERVICES,
     AZURITE,
-    FUNCTION_APP_FILE,
     IDENTITY,
     SERVICES,
     Ports,
     Stack,
     StackInfo,
 )
+from local.stack.services import FUNCTION_APP_FILE
 
 STACK_FIXTURES = frozenset(
     {

@@ -10,7 +10,8 @@ with ``app.get_functions()`` and runs them in one process:
   with retries and a poison record (:mod:`local.host.blob_trigger`).
 
 Other trigger types are listed as skipped and not run. The offline stack starts it as its
-``functions`` service (``local.stack``); ``__main__`` documents the command line. This
-package imports nothing heavy at this level, so ``local.stack`` can use
-:mod:`local.host.keys` cheaply.
+``functions`` service (``local.stack``); ``__main__`` documents the command line. The
+host and the stack never import each other: what both need (the host keys, the app
+settings of a stack) lives in the leaf modules :mod:`local.keys` and
+:mod:`local.app_settings`.
 """

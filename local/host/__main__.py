@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 import uvicorn
 
 from local.host.app import DEFAULT_APP, discover, load_app
-from local.host.keys import ensure_keys
 from local.host.logs import configure_logging, protect_secrets
 from local.host.server import FunctionsHost
 from local.host.settings import (
@@ -32,6 +31,7 @@ from local.host.settings import (
     merge_local_settings,
     read_local_settings,
 )
+from local.keys import ensure_keys
 
 log = logging.getLogger("local.host")
 
@@ -85,7 +85,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _apply_stack_env(path: Path) -> int | None:
     """Load a stack.env and its app settings into ``os.environ``; the host's port there."""
-    from local.stack import function_app_settings, read_env_file
+    from local.app_settings import function_app_settings, read_env_file
 
     stack_env = read_env_file(path)
     # The stack's values win, as they do when the stack starts the host; its keys for

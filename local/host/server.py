@@ -13,10 +13,10 @@ from local.host.bindings import ParamKind
 from local.host.blob_trigger import POISON_FILE, RECEIPTS_FILE, BlobTriggerRunner, Receipts
 from local.host.blobs import BlobValues, Connections
 from local.host.invoke import Invoker
-from local.host.keys import HostKeys
 from local.host.settings import HostSettings
 from local.host.timers import TimerRunner
 from local.host.web import HttpFront
+from local.keys import HostKeys
 
 log = logging.getLogger("local.host")
 

@@ -31,7 +31,7 @@ from starlette.types import Message, Receive, Scope, Send
 from local.host.app import FunctionSpec, HttpConfig
 from local.host.bindings import ParamKind
 from local.host.invoke import InvocationFailed, Invoker
-from local.host.keys import HostKeys
+from local.keys import HostKeys
 
 log = logging.getLogger("local.host.http")
 

@@ -141,7 +141,7 @@ class HostProcess:
 
 def host_environment(stack_env: Mapping[str, str], **extra: str) -> dict[str, str]:
     """What the stack gives the host: the stack's settings and the app settings over them."""
-    from local.stack import function_app_settings
+    from local.app_settings import function_app_settings
 
     return {
         **os.environ,

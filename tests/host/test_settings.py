@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from local.host.keys import ensure_keys
 from local.host.settings import (
     HostSettings,
     SettingError,
@@ -16,6 +15,7 @@ from local.host.settings import (
     resolve_binding,
     resolve_references,
 )
+from local.keys import ensure_keys
 
 
 def test_setting_references_resolve_or_name_the_missing_setting() -> None:

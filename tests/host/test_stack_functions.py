@@ -9,7 +9,7 @@ import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from local import stack as stack_module
+from local.app_settings import function_app_settings, read_env_file
 from local.stack import (
     ALL_SERVICES,
     FUNCTIONS,
@@ -21,8 +21,7 @@ from local.stack import (
     StackError,
     StackInfo,
     default_services,
-    function_app_settings,
-    read_env_file,
+    services,
 )
 from tests.host.conftest import new_container
 from tests.host.harness import SAMPLE_APP, HostProcess, read_jsonl, wait_for
@@ -102,7 +101,7 @@ def test_an_app_that_does_not_import_fails_up_with_the_error(tmp_path: Path) -> 
 def test_the_cli_starts_functions_only_once_there_is_an_app(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack_module, "FUNCTION_APP_FILE", tmp_path / "function_app.py")
+    monkeypatch.setattr(services, "FUNCTION_APP_FILE", tmp_path / "function_app.py")
     assert default_services() == SERVICES
     assert default_services("tests.host.sample_app:app") == ALL_SERVICES
     (tmp_path / "function_app.py").write_text("")

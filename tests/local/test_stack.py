@@ -20,7 +20,7 @@ import requests
 from azure.storage.blob import BlobServiceClient
 from cryptography import x509
 
-from local import stack as stack_module
+from local.app_settings import read_env_file
 from local.certs import RENEW_BEFORE, ensure_certs
 from local.identity import MAX_TOKEN_LIFETIME
 from local.stack import (
@@ -32,7 +32,7 @@ from local.stack import (
     Stack,
     StackError,
     StackInfo,
-    read_env_file,
+    supervisor,
 )
 from shared.speech.config import SpeechSettings
 from tests.conftest import StackSession
@@ -327,14 +327,14 @@ def test_down_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
 def test_a_service_that_ignores_sigterm_is_killed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack_module, "STOP_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr(supervisor, "STOP_GRACE_SECONDS", 0.3)
     stack = Stack(tmp_path, ports=Ports.free(), echo=quiet)
     stubborn = (
         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
         "print('ready', flush=True); time.sleep(60)"
     )
     # Carries the command-line markers of this stack's identity service, as uvicorn would.
-    markers = list(stack_module.Stack._markers(stack, IDENTITY))
+    markers = list(Stack._markers(stack, IDENTITY))
     with subprocess.Popen(  # noqa: S603 - fixed argv
         [sys.executable, "-c", stubborn, *markers],
         stdout=subprocess.PIPE,
@@ -380,7 +380,7 @@ def test_a_service_that_dies_fails_up_with_its_log(tmp_path: Path) -> None:
 def test_the_emulator_is_required_only_when_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack_module, "_emulator_present", lambda: False)
+    monkeypatch.setattr(supervisor, "emulator_present", lambda: False)
     with pytest.raises(StackError, match="--services azurite,identity"):
         Stack(tmp_path, ports=Ports.free(), echo=quiet).up()
 

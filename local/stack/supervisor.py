@@ -1,324 +1,52 @@
-"""Start, stop and inspect the offline stack: Azurite, identity, Speech emulator, functions host.
-
-``python -m local.stack up|down|status [--state-dir DIR] [--services a,b] [--app M:A]
-[--timeout S]``
-
-The ``functions`` service (the local functions host, :mod:`local.host`, serving
-``function_app:app`` or ``--app``) starts last, with the app settings of a Function App
-wired to this stack (:func:`function_app_settings`). ``Stack`` starts it only when asked
-(``services=``); the CLI includes it by default once ``function_app.py`` exists (or with
-``--app``).
-
-Everything a stack owns lives in one state dir (default ``<repo>/.local``, or
-``LOCAL_STATE_DIR``)::
-
-    certs/      CA, server certificate, CA bundle           (local.certs)
-    identity/   ids, IDENTITY_HEADER secret, JWT signing key (local.identity)
-    azurite/    Azurite's data
-    emulator/   the Speech emulator's data
-    functions/  the functions host's keys, blob receipts, poison.jsonl   (local.host)
-    logs/       <service>.log: each service's stdout and stderr
-    pids/       <service>.pid
-    stack.json  per-stack secrets: the emulator key, the fake subscription id
-    stack.env   what clients need: endpoints, IDENTITY_*, CA bundle, app settings
-
-Each service runs in its own session (process group), so ``down`` stops its whole tree.
-A pid file is trusted only if that process's command line still carries the marker this
-stack gave it, so a recycled pid of an unrelated process is never signalled.
-"""
+"""``Stack``: start, stop and inspect the services of one state dir."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import errno
-import json
 import os
-import secrets
-import shlex
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 from urllib.parse import quote, unquote
 
 import httpx
 
 from local import azurite
+from local.app_settings import function_app_settings
 from local.certs import CertPaths, ensure_certs, write_atomic
-from local.host.keys import HostKeys, ensure_keys
 from local.identity import DEFAULT_TOKEN_LIFETIME, TOKEN_PATH, IdentityState, ensure_identity
-
-if TYPE_CHECKING:
-    from azure.identity import ManagedIdentityCredential
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_STATE_DIR = REPO_ROOT / ".local"
-HOST = "127.0.0.1"
-
-AZURITE = "azurite"
-IDENTITY = "identity"
-EMULATOR = "emulator"
-FUNCTIONS = "functions"
-#: The services ``Stack`` starts by default: the ones every test and script needs.
-SERVICES: tuple[str, ...] = (AZURITE, IDENTITY, EMULATOR)
-#: Every service, in start order: the functions host last, once storage and identity answer.
-ALL_SERVICES: tuple[str, ...] = (*SERVICES, FUNCTIONS)
-
-IDENTITY_APP = "local.identity:create_app"
-EMULATOR_APP = "local.emulator.app:create_app"
-FUNCTIONS_MODULE = "local.host"
-DEFAULT_FUNCTIONS_APP = "function_app:app"
-FUNCTION_APP_FILE = REPO_ROOT / "function_app.py"
-#: The connection (binding ``connection=``) the app's storage bindings use.
-APP_STORAGE_CONNECTION = "AudioStorage"
-#: Response header (set with uvicorn ``--header``) naming the service and its state dir. It
-#: lets ``up`` say whose server holds a taken port, and marks the command line of our
-#: processes so ``down`` recognises them.
-STACK_HEADER = "X-Offline-Stack"
-
-DEFAULT_TIMEOUT = 60.0
-STOP_GRACE_SECONDS = 5.0
-LOG_TAIL_LINES = 40
-_POLL_SECONDS = 0.1
-
-
-#: The environment variable that overrides each port.
-PORT_ENV_VARS: Mapping[str, str] = {
-    "blob": "LOCAL_BLOB_PORT",
-    "queue": "LOCAL_QUEUE_PORT",
-    "table": "LOCAL_TABLE_PORT",
-    "identity": "LOCAL_IDENTITY_PORT",
-    "speech": "LOCAL_SPEECH_PORT",
-    "functions": "LOCAL_FUNCTIONS_PORT",
-}
-
-
-class StackError(RuntimeError):
-    """The stack could not be started or inspected; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Ports:
-    """Loopback ports of the stack; each overridable by its ``LOCAL_*_PORT`` variable."""
-
-    blob: int = 10000
-    queue: int = 10001
-    table: int = 10002
-    identity: int = 7081
-    speech: int = 7080
-    functions: int = 7071
-
-    def __post_init__(self) -> None:
-        values = self.as_dict()
-        for name, port in values.items():
-            if not 1 <= port <= 65535:
-                raise StackError(f"{PORT_ENV_VARS[name]}={port} is not a TCP port (1-65535)")
-        if len(set(values.values())) != len(values):
-            raise StackError(
-                "two services share a port: "
-                + ", ".join(f"{PORT_ENV_VARS[n]}={p}" for n, p in values.items())
-            )
-
-    def as_dict(self) -> dict[str, int]:
-        """Port per service: blob, queue, table, identity, speech, functions."""
-        return {
-            "blob": self.blob,
-            "queue": self.queue,
-            "table": self.table,
-            "identity": self.identity,
-            "speech": self.speech,
-            "functions": self.functions,
-        }
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Ports:
-        """Defaults, overridden by ``LOCAL_BLOB_PORT`` ... ``LOCAL_FUNCTIONS_PORT``."""
-        env = os.environ if environ is None else environ
-        values: dict[str, int] = {}
-        for name, var in PORT_ENV_VARS.items():
-            raw = env.get(var, "").strip()
-            if raw:
-                try:
-                    values[name] = int(raw)
-                except ValueError:
-                    raise StackError(f"{var}={raw!r} is not a port number") from None
-        return cls(**values)
-
-    @classmethod
-    def free(cls) -> Ports:
-        """Distinct ports nothing listens on now (tests; not the developer's defaults)."""
-        sockets = [socket.socket() for _ in PORT_ENV_VARS]
-        try:
-            for sock in sockets:
-                sock.bind((HOST, 0))
-            numbers = [int(sock.getsockname()[1]) for sock in sockets]
-        finally:
-            for sock in sockets:
-                sock.close()
-        return cls(**dict(zip(PORT_ENV_VARS, numbers, strict=True)))
-
-    def azurite(self) -> azurite.AzuritePorts:
-        """The three Azurite ports."""
-        return azurite.AzuritePorts(blob=self.blob, queue=self.queue, table=self.table)
-
-
-@dataclass(frozen=True)
-class StackSecrets:
-    """Per-stack values generated once and kept in ``stack.json`` (mode 0600)."""
-
-    subscription_id: str
-    #: The one subscription key the emulator accepts. Never logged.
-    emulator_key: str = field(repr=False)
-
-    @property
-    def resource_id(self) -> str:
-        """ARM id of the emulated Speech account (``SPEECH_RESOURCE_ID``)."""
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/local/providers/"
-            "Microsoft.CognitiveServices/accounts/speech-emulator"
-        )
-
-    @classmethod
-    def ensure(cls, path: Path) -> StackSecrets:
-        """Read ``path``, creating it with fresh values the first time."""
-        if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(str(data["subscription_id"]), str(data["emulator_key"]))
-        made = cls(str(uuid.uuid4()), secrets.token_hex(16))
-        payload = {"subscription_id": made.subscription_id, "emulator_key": made.emulator_key}
-        write_atomic(path, json.dumps(payload, indent=2).encode(), private=True)
-        return made
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    """What a running stack offers its clients; ``env`` is exactly ``stack.env``."""
-
-    state_dir: Path
-    #: Holds IDENTITY_HEADER and the emulator key: kept out of repr (test reports, logs).
-    env: dict[str, str] = field(repr=False)
-
-    @property
-    def blob_endpoint(self) -> str:
-        """``https://127.0.0.1:<port>/devstoreaccount1``."""
-        return self.env["LOCAL_BLOB_ENDPOINT"]
-
-    @property
-    def queue_endpoint(self) -> str:
-        """Azurite queue service URL."""
-        return self.env["LOCAL_QUEUE_ENDPOINT"]
-
-    @property
-    def table_endpoint(self) -> str:
-        """Azurite table service URL."""
-        return self.env["LOCAL_TABLE_ENDPOINT"]
-
-    @property
-    def speech_url(self) -> str:
-        """Base URL of the Speech emulator (plain HTTP on loopback)."""
-        return self.env["SPEECH_EMULATOR_URL"]
-
-    @property
-    def identity_endpoint(self) -> str:
-        """``IDENTITY_ENDPOINT``: the managed-identity token URL."""
-        return self.env["IDENTITY_ENDPOINT"]
-
-    @property
-    def identity_header(self) -> str:
-        """``IDENTITY_HEADER``: the secret the identity endpoint expects."""
-        return self.env["IDENTITY_HEADER"]
-
-    @property
-    def ca_bundle(self) -> str:
-        """Path of the stack's CA certificate (trust it to reach Azurite)."""
-        return self.env["LOCAL_CA_BUNDLE"]
-
-    @property
-    def emulator_key(self) -> str:
-        """The subscription key the emulator accepts (``SPEECH_KEY_LOCAL``)."""
-        return self.env["SPEECH_KEY_LOCAL"]
-
-    @property
-    def resource_id(self) -> str:
-        """ARM id of the emulated Speech account."""
-        return self.env["SPEECH_RESOURCE_ID"]
-
-    @property
-    def functions_url(self) -> str:
-        """``FUNCTIONS_BASE_URL``: the local functions host (routes under ``/api``)."""
-        return self.env["FUNCTIONS_BASE_URL"]
-
-    @property
-    def functions_key(self) -> str:
-        """``FUNCTIONS_KEY``: opens ``FUNCTION``-level routes (``x-functions-key`` or ``code``)."""
-        return self.env["FUNCTIONS_KEY"]
-
-    @property
-    def functions_master_key(self) -> str:
-        """``FUNCTIONS_MASTER_KEY``: opens ``ADMIN`` routes and ``/admin/host/status``."""
-        return self.env["FUNCTIONS_MASTER_KEY"]
-
-    @contextlib.contextmanager
-    def identity_environment(self) -> Iterator[None]:
-        """Point azure-identity at this stack for the duration, then restore ``os.environ``.
-
-        MSAL reads ``IDENTITY_ENDPOINT``/``IDENTITY_HEADER`` from ``os.environ`` on every
-        token request, not only when a credential is built, so they must stay set while
-        credentials are used. ``IDENTITY_SERVER_THUMBPRINT`` would turn the request into
-        Service Fabric's protocol, so it is removed meanwhile.
-        """
-        names = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT")
-        saved = {name: os.environ.get(name) for name in names}
-        for name in names:
-            os.environ.pop(name, None)
-        os.environ["IDENTITY_ENDPOINT"] = self.identity_endpoint
-        os.environ["IDENTITY_HEADER"] = self.identity_header
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-
-    def credential(self) -> ManagedIdentityCredential:
-        """azure-identity's ``ManagedIdentityCredential`` (App Service flavour) for this stack.
-
-        Use it inside :meth:`identity_environment` (the test fixtures hold it open).
-        """
-        from azure.identity import ManagedIdentityCredential
-
-        if os.environ.get("IDENTITY_ENDPOINT") != self.identity_endpoint:
-            raise StackError(
-                "IDENTITY_ENDPOINT does not point at this stack: use the credential inside "
-                "StackInfo.identity_environment()"
-            )
-        return ManagedIdentityCredential()
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    """One service as ``status`` sees it."""
-
-    name: str
-    state: Literal["healthy", "running", "stopped"]
-    pid: int | None
-    ports: dict[str, int]
-
-    def line(self) -> str:
-        """``identity  healthy  pid 1234  identity :7081``."""
-        pid = f"pid {self.pid}" if self.pid else ""
-        ports = ", ".join(f"{label} :{port}" for label, port in self.ports.items())
-        return f"{self.name:<9} {self.state:<8} {pid:<10} {ports}"
+from local.keys import HostKeys, ensure_keys
+from local.stack.errors import StackError
+from local.stack.info import ServiceStatus, StackInfo, StackSecrets, format_env
+from local.stack.ports import PORT_ENV_VARS, Ports, port_taken
+from local.stack.processes import command_line, group_alive
+from local.stack.services import (
+    ALL_SERVICES,
+    AZURITE,
+    DEFAULT_FUNCTIONS_APP,
+    DEFAULT_STATE_DIR,
+    DEFAULT_TIMEOUT,
+    EMULATOR,
+    EMULATOR_APP,
+    FUNCTIONS,
+    FUNCTIONS_MODULE,
+    HOST,
+    IDENTITY,
+    IDENTITY_APP,
+    LOG_TAIL_LINES,
+    POLL_SECONDS,
+    REPO_ROOT,
+    SERVICES,
+    STACK_HEADER,
+    STOP_GRACE_SECONDS,
+    emulator_present,
+)
 
 
 @dataclass(frozen=True)
@@ -335,144 +63,6 @@ class _Listener:
 class _Launch:
     argv: list[str]
     env: dict[str, str]
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse ``stack.env`` (``KEY=value`` lines, values shell-quoted where needed)."""
-    env: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise ValueError(f"{path}: not a KEY=value line: {key!r}")
-        words = shlex.split(value)
-        env[key] = words[0] if words else ""
-    return env
-
-
-def _format_env(env: Mapping[str, str]) -> str:
-    lines = [
-        "# Written by `python -m local.stack up`. Holds secrets: keep it private.",
-        "# Load into a shell with: set -a; . .local/stack.env; set +a",
-    ]
-    lines += [f"{key}={shlex.quote(value)}" for key, value in env.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _command_line(pid: int) -> str | None:
-    """The process's command line, or None if it is gone (zombies included)."""
-    if Path("/proc/self").is_dir():
-        try:
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return raw.replace(b"\0", b" ").decode(errors="replace").strip() or None
-    # No /proc (macOS, BSD): ps prints nothing for a missing pid.
-    result = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        ["ps", "-o", "command=", "-p", str(pid)],  # noqa: S607 - ps from PATH, as a shell would
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    text = result.stdout.strip()
-    return None if not text or "<defunct>" in text else text
-
-
-def _group_alive(pgid: int) -> bool:
-    """True while a process of group ``pgid`` still runs (zombies do not count).
-
-    Zombies are left out because reaping an orphan is init's job, and some inits (in
-    containers and VMs) reap only every few seconds: waiting for them would make ``down``
-    slow for nothing.
-    """
-    if not Path("/proc/self").is_dir():
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # exited while we looked
-        # The command name may hold spaces and parentheses: fields start after the last ")".
-        state, _ppid, pgrp = text[text.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            return True
-    return False
-
-
-def _port_taken(port: int) -> bool:
-    """True if something listens on (or has bound) ``HOST:port``.
-
-    SO_REUSEADDR mirrors what Node and uvicorn set, so sockets left in TIME_WAIT by earlier
-    clients do not count as taken; a live listener still does.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                return True
-            raise
-    return False
-
-
-def function_app_settings(env: Mapping[str, str]) -> dict[str, str]:
-    """The app settings of a Function App wired to the stack whose ``stack.env`` is ``env``.
-
-    What Azure would configure: the app's documented settings (the non-empty values of
-    ``local.settings.json.example``, which the Bicep sets too), identity-based storage
-    connections (``AudioStorage`` for the app's bindings, ``AzureWebJobsStorage`` for the
-    host's own) and keyless Speech. A developer's ``local.settings.json`` is applied on top
-    by the host itself.
-    """
-    storage = {
-        f"{connection}__{key}": value
-        for connection in (APP_STORAGE_CONNECTION, "AzureWebJobsStorage")
-        for key, value in (
-            ("blobServiceUri", env["LOCAL_BLOB_ENDPOINT"]),
-            ("queueServiceUri", env["LOCAL_QUEUE_ENDPOINT"]),
-            ("tableServiceUri", env["LOCAL_TABLE_ENDPOINT"]),
-            ("credential", "managedidentity"),
-        )
-    }
-    example = REPO_ROOT / "local.settings.json.example"
-    documented: dict[str, str] = {}
-    if example.is_file():
-        values = json.loads(example.read_text(encoding="utf-8")).get("Values", {})
-        documented = {k: str(v) for k, v in values.items() if str(v) != ""}
-    return {
-        **documented,
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "PYTHON_ENABLE_INIT_INDEXING": "1",
-        **storage,
-        "SPEECH_ENDPOINT": env["SPEECH_ENDPOINT"],
-        "SPEECH_AUTH_MODE": "entra",
-        "SPEECH_RESOURCE_ID": env["SPEECH_RESOURCE_ID"],
-        # The emulator finishes jobs in seconds, not the service's minutes: poll to match.
-        "POLL_SCHEDULE": "*/2 * * * * *",
-        "POLL_MIN_INTERVAL_SECONDS": "2",
-        "POLL_MAX_INTERVAL_SECONDS": "10",
-    }
-
-
-def default_services(functions_app: str | None = None) -> tuple[str, ...]:
-    """What the CLI starts without ``--services``: the functions host too once there is an app."""
-    if functions_app is not None or FUNCTION_APP_FILE.is_file():
-        return ALL_SERVICES
-    return SERVICES
-
-
-def _emulator_present() -> bool:
-    package = REPO_ROOT / "local" / "emulator"
-    return (package / "app.py").is_file() or (package / "app" / "__init__.py").is_file()
 
 
 class Stack:
@@ -707,7 +297,7 @@ class Stack:
             # Started by this object: no need for (or race with) reading its command line.
             return pid if child.poll() is None else None
         self._reap(pid)
-        cmdline = _command_line(pid)
+        cmdline = command_line(pid)
         if cmdline is None or not all(marker in cmdline for marker in self._markers(service)):
             return None
         return pid
@@ -758,7 +348,7 @@ class Stack:
 
     def _check_ports(self, service: str) -> None:
         for listener in self._listeners(service):
-            if _port_taken(listener.port):
+            if port_taken(listener.port):
                 raise StackError(
                     f"cannot start {service}: port {listener.port} ({listener.label}) is "
                     f"already in use by {self._holder(listener.port)}, or set "
@@ -802,11 +392,11 @@ class Stack:
         deadline = time.monotonic() + seconds
         while True:
             self._reap(pgid)
-            if not _group_alive(pgid):
+            if not group_alive(pgid):
                 return True
             if time.monotonic() > deadline:
                 return False
-            time.sleep(_POLL_SECONDS)
+            time.sleep(POLL_SECONDS)
 
     def _stop(self, service: str) -> bool:
         """Stop one service's process group; True if it was running."""
@@ -841,7 +431,7 @@ class Stack:
         Writes ``stack.env`` and returns its contents. On failure it stops what this call
         started and raises :class:`StackError` with the tail of the failing service's log.
         """
-        if EMULATOR in self.services and not _emulator_present():
+        if EMULATOR in self.services and not emulator_present():
             raise StackError(
                 f"the Speech emulator ({EMULATOR_APP}) is not in this checkout yet; "
                 "start the rest with --services azurite,identity"
@@ -854,7 +444,7 @@ class Stack:
                 self.pid_file(name).unlink(missing_ok=True)
                 to_start.append(name)
                 continue
-            cmdline = f"{_command_line(pid) or ''} "
+            cmdline = f"{command_line(pid) or ''} "
             if not all(f"{flag} " in cmdline for flag in self._port_flags(name)):
                 raise StackError(
                     f"{name} (pid {pid}) runs on other ports than now configured; "
@@ -888,7 +478,7 @@ class Stack:
                     raise self._fail(name, f"could not be started: {exc}", started) from None
             self._wait(started, group)
         env = self.environment()
-        write_atomic(self.env_file, _format_env(env).encode(), private=True)
+        write_atomic(self.env_file, format_env(env).encode(), private=True)
         return StackInfo(self.state_dir, env)
 
     def _wait(self, started: Mapping[str, subprocess.Popen[bytes]], names: Iterable[str]) -> None:
@@ -919,7 +509,7 @@ class Stack:
                         waiting[0], f"did not answer within {self.timeout:g} s", started
                     )
                 if waiting:
-                    time.sleep(_POLL_SECONDS)
+                    time.sleep(POLL_SECONDS)
 
     def down(self) -> list[str]:
         """Stop every service of this state dir (not only the chosen ones); idempotent.
@@ -952,61 +542,3 @@ class Stack:
                 ports = {item.label: item.port for item in self._listeners(name)}
                 result.append(ServiceStatus(name, state, pid, ports))
         return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; returns the exit code (``status``: 0 when every service is healthy)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m local.stack", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("command", choices=("up", "down", "status"))
-    parser.add_argument("--state-dir", type=Path, help="default: LOCAL_STATE_DIR or <repo>/.local")
-    parser.add_argument(
-        "--services",
-        help="comma-separated subset to start (default: all; functions only once "
-        "function_app.py exists or --app is given): " + ",".join(ALL_SERVICES),
-    )
-    parser.add_argument(
-        "--app",
-        help=f"module:attribute the functions host serves (default {DEFAULT_FUNCTIONS_APP})",
-    )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for up")
-    args = parser.parse_args(argv)
-    try:
-        if args.services is None:
-            services = list(default_services(args.app))
-            if args.command == "up" and FUNCTIONS not in services:
-                print(
-                    f"{FUNCTIONS}: not started: there is no {FUNCTION_APP_FILE.name} at the "
-                    "repo root yet (pass --app module:attribute to serve another app)"
-                )
-        else:
-            services = [name.strip() for name in args.services.split(",") if name.strip()]
-        stack = Stack(
-            args.state_dir,
-            services=services,
-            timeout=args.timeout,
-            functions_app=args.app or DEFAULT_FUNCTIONS_APP,
-        )
-        if args.command == "up":
-            began = time.monotonic()
-            stack.up()
-            print(f"stack up in {time.monotonic() - began:.1f} s; settings in {stack.env_file}")
-            print(f"load them with: set -a; . {stack.env_file}; set +a")
-            return 0
-        if args.command == "down":
-            if not stack.down():
-                print("nothing was running")
-            return 0
-        statuses = stack.status()
-        for status in statuses:
-            print(status.line())
-        wanted = [s for s in statuses if s.name in stack.services]
-        return 0 if all(s.state == "healthy" for s in wanted) else 3
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
