@@ -17,7 +17,14 @@ INFRA_STAMP := $(INFRA_VENV)/.installed
 
 .PHONY: install test lint typecheck unit clean up down status demo
 
+# Prerequisites, each checked where it is first needed, with one line saying what to install.
+NEED_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null \
+	|| { echo "make: Python 3.11 is needed as $(PYTHON) (or set PYTHON=python3.11); install it (Debian: apt-get install python3.11 python3.11-venv)" >&2; exit 1; }
+NEED_NPM = @command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 \
+	|| { echo "make: Node.js 20 or newer with npm is needed for Azurite; install it (Debian: apt-get install nodejs npm)" >&2; exit 1; }
+
 $(STAMP): requirements.txt requirements-dev.txt
+	$(NEED_PYTHON)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
@@ -28,10 +35,12 @@ $(MODELS_STAMP): requirements-models.txt $(STAMP)
 	touch $(MODELS_STAMP)
 
 $(NODE_STAMP): local/package.json local/package-lock.json
+	$(NEED_NPM)
 	npm ci --prefix local --no-audit --no-fund
 	touch $(NODE_STAMP)
 
 $(INFRA_STAMP): requirements-infra.txt
+	$(NEED_PYTHON)
 	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		-r requirements-infra.txt
@@ -53,11 +62,13 @@ test: lint typecheck unit
 
 # README command 1: the product end to end, offline (starts and stops the stack).
 demo: install
+	$(NEED_NPM)
 	$(PY) -m local.demo $(DEMO_ARGS)
 
 # The offline stack (Azurite, identity endpoint, Speech emulator); state in .local/.
 # Pass options through STACK_ARGS, e.g. `make up STACK_ARGS=--services=azurite,identity`.
 up: install
+	$(NEED_NPM)
 	$(PY) -m local.stack up $(STACK_ARGS)
 
 down: $(STAMP)

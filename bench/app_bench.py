@@ -51,9 +51,9 @@ def requests_per_file(
         connection_verify=info.ca_bundle,
     )
     container = "bench-archive" if manifest else "audio-input"
-    for name in {container, "audio-input", "transcription-requests", "transcripts"}:
-        if not service.get_container_client(name).exists():
-            service.create_container(name)
+    # audio-input, transcription-requests and transcripts: `make up` provisions them.
+    if not service.get_container_client(container).exists():
+        service.create_container(container)
     with httpx.Client(base_url=info.speech_url, timeout=30) as emulator:
         emulator.post("/admin/reset")
         folder = f"bench-{uuid.uuid4().hex[:8]}"

@@ -2,6 +2,21 @@
 
 A leaf module: both the stack (which starts the functions host) and the host (which can
 load a ``stack.env`` itself) use it, and neither imports the other.
+
+Offline, app settings come from five places. From the strongest:
+
+1. the stack's wiring (:func:`stack_wiring`): storage service URIs with the managed
+   identity, the identity endpoint, the Speech endpoint and its auth. Always: a setting
+   that pointed the app elsewhere would not be offline any more;
+2. the environment ``make up`` (or ``python -m local.host``) runs in;
+3. ``local.settings.json`` ``Values``, as Core Tools applies them;
+4. the offline defaults (:data:`OFFLINE_DEFAULTS`: the emulator finishes jobs in seconds,
+   so the app polls every few seconds, not every minute);
+5. the defaults of ``local.settings.json.example``, the same values the Bicep sets.
+
+An empty value in 3 or 5 means "not set" (the example lists optional settings that way).
+A connection the wiring defines is replaced whole: ``AudioStorage`` (a connection string)
+or ``AudioStorage__clientId`` from a weaker layer would otherwise change what it means.
 """
 
 from __future__ import annotations
@@ -14,6 +29,22 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The connection (binding ``connection=``) the app's storage bindings use.
 APP_STORAGE_CONNECTION = "AudioStorage"
+#: The connections the stack wires: the app's and the host's own.
+WIRED_CONNECTIONS = (APP_STORAGE_CONNECTION, "AzureWebJobsStorage")
+LOCAL_SETTINGS_FILE = "local.settings.json"
+EXAMPLE_SETTINGS_FILE = "local.settings.json.example"
+#: Layer 4. The emulator finishes jobs in seconds, not the service's minutes: poll to match.
+OFFLINE_DEFAULTS: Mapping[str, str] = {
+    "POLL_SCHEDULE": "*/2 * * * * *",
+    "POLL_MIN_INTERVAL_SECONDS": "2",
+    "POLL_MAX_INTERVAL_SECONDS": "10",
+}
+#: What the stack's own clients need and the app must not see (``stack.env`` has them).
+CLIENT_ONLY = ("FUNCTIONS_BASE_URL", "FUNCTIONS_KEY", "FUNCTIONS_MASTER_KEY")
+
+
+class SettingError(ValueError):
+    """A setting or settings file is missing or malformed; the message names it."""
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -31,40 +62,94 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
-def function_app_settings(env: Mapping[str, str]) -> dict[str, str]:
-    """The app settings of a Function App wired to the stack whose ``stack.env`` is ``env``.
+def read_local_settings(path: Path) -> dict[str, str]:
+    """The ``Values`` of a ``local.settings.json`` (empty if the file does not exist)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise SettingError(f"{path}: not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingError(f"{path}: expected a JSON object")
+    if data.get("IsEncrypted"):
+        raise SettingError(f"{path}: IsEncrypted is true; this host reads plain values only")
+    values = data.get("Values", {})
+    if not isinstance(values, dict):
+        raise SettingError(f"{path}: Values must be an object")
+    # Core Tools wants strings; numbers and booleans are taken as their JSON text.
+    return {
+        str(key): value if isinstance(value, str) else json.dumps(value)
+        for key, value in values.items()
+        if value is not None
+    }
 
-    What Azure would configure: the app's documented settings (the non-empty values of
-    ``local.settings.json.example``, which the Bicep sets too), identity-based storage
-    connections (``AudioStorage`` for the app's bindings, ``AzureWebJobsStorage`` for the
-    host's own) and keyless Speech. A developer's ``local.settings.json`` is applied on top
-    by the host itself.
+
+def stack_wiring(stack_env: Mapping[str, str]) -> dict[str, str]:
+    """Layer 1: what ties the app to the stack whose ``stack.env`` is ``stack_env``.
+
+    Identity-based storage connections (``AudioStorage`` for the app's bindings,
+    ``AzureWebJobsStorage`` for the host's own), the identity endpoint and keyless Speech,
+    the way a Function App in Azure is wired to its resources.
     """
     storage = {
         f"{connection}__{key}": value
-        for connection in (APP_STORAGE_CONNECTION, "AzureWebJobsStorage")
+        for connection in WIRED_CONNECTIONS
         for key, value in (
-            ("blobServiceUri", env["LOCAL_BLOB_ENDPOINT"]),
-            ("queueServiceUri", env["LOCAL_QUEUE_ENDPOINT"]),
-            ("tableServiceUri", env["LOCAL_TABLE_ENDPOINT"]),
+            ("blobServiceUri", stack_env["LOCAL_BLOB_ENDPOINT"]),
+            ("queueServiceUri", stack_env["LOCAL_QUEUE_ENDPOINT"]),
+            ("tableServiceUri", stack_env["LOCAL_TABLE_ENDPOINT"]),
             ("credential", "managedidentity"),
         )
     }
-    example = REPO_ROOT / "local.settings.json.example"
-    documented: dict[str, str] = {}
-    if example.is_file():
-        values = json.loads(example.read_text(encoding="utf-8")).get("Values", {})
-        documented = {k: str(v) for k, v in values.items() if str(v) != ""}
-    return {
-        **documented,
+    wiring = {
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "PYTHON_ENABLE_INIT_INDEXING": "1",
         **storage,
-        "SPEECH_ENDPOINT": env["SPEECH_ENDPOINT"],
+        "SPEECH_ENDPOINT": stack_env["SPEECH_ENDPOINT"],
         "SPEECH_AUTH_MODE": "entra",
-        "SPEECH_RESOURCE_ID": env["SPEECH_RESOURCE_ID"],
-        # The emulator finishes jobs in seconds, not the service's minutes: poll to match.
-        "POLL_SCHEDULE": "*/2 * * * * *",
-        "POLL_MIN_INTERVAL_SECONDS": "2",
-        "POLL_MAX_INTERVAL_SECONDS": "10",
+        "SPEECH_RESOURCE_ID": stack_env["SPEECH_RESOURCE_ID"],
     }
+    for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
+        if name in stack_env:
+            wiring[name] = stack_env[name]
+    return wiring
+
+
+def _set(values: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in values.items() if value != ""}
+
+
+def _wired(key: str) -> bool:
+    prefix = key.split("__", 1)[0]
+    return prefix in WIRED_CONNECTIONS or key in ("SPEECH_KEY", "SPEECH_REGION")
+
+
+def function_app_settings(
+    stack_env: Mapping[str, str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    local_settings: Mapping[str, str] | None = None,
+    app_dir: Path = REPO_ROOT,
+) -> dict[str, str]:
+    """The environment of a Function App on this stack: ``environ`` plus its app settings.
+
+    Layers as the module docstring orders them; ``local_settings`` defaults to
+    ``<app_dir>/local.settings.json``. The stack's client-only values (its URL and keys)
+    are left out: the app never sees them.
+    """
+    example_path = app_dir / EXAMPLE_SETTINGS_FILE
+    example = read_local_settings(example_path) if example_path.is_file() else {}
+    if local_settings is None:
+        local_settings = read_local_settings(app_dir / LOCAL_SETTINGS_FILE)
+    merged: dict[str, str] = {
+        **_set(example),
+        **OFFLINE_DEFAULTS,
+        **_set(local_settings),
+        **(environ or {}),
+    }
+    result = {key: value for key, value in merged.items() if not _wired(key)}
+    result.update(stack_wiring(stack_env))
+    for name in CLIENT_ONLY:
+        result.pop(name, None)
+    return result

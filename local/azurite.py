@@ -22,6 +22,7 @@ Flags, and why each is there:
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,20 @@ class AzuritePorts:
     table: int
 
 
+#: Node.js this Azurite is known to run on here. Its package.json asks for >= 22, yet
+#: the whole suite passes on Node 20 (verified on 20.20.2); older ones are not tried.
+MIN_NODE = "20"
+NODE_HINT = f"install Node.js {MIN_NODE} or newer with npm (Debian: apt-get install nodejs npm)"
+
+
 def executable(repo_root: Path) -> Path:
-    """The Azurite launcher ``npm ci --prefix local`` installs; raises if it is missing."""
+    """The Azurite launcher ``npm ci --prefix local`` installs; raises if it cannot run.
+
+    The launcher is a ``#!/usr/bin/env node`` script: without Node.js on ``PATH`` it exits
+    127 with nothing useful in its log, so that case is named here instead.
+    """
+    if shutil.which("node") is None:
+        raise FileNotFoundError(f"Azurite needs Node.js, and `node` is not on PATH: {NODE_HINT}")
     path = repo_root / "local" / "node_modules" / ".bin" / "azurite"
     if not path.exists():
         raise FileNotFoundError(

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import uvicorn
 
+from local.app_settings import read_local_settings
 from local.host.app import DEFAULT_APP, discover, load_app
 from local.host.logs import configure_logging, protect_secrets
 from local.host.server import FunctionsHost
@@ -29,7 +30,6 @@ from local.host.settings import (
     HostSettings,
     SettingError,
     merge_local_settings,
-    read_local_settings,
 )
 from local.keys import ensure_keys
 
@@ -83,17 +83,19 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _apply_stack_env(path: Path) -> int | None:
-    """Load a stack.env and its app settings into ``os.environ``; the host's port there."""
+def _apply_stack_env(path: Path, app_dir: Path) -> int | None:
+    """Load a stack.env and its app settings into ``os.environ``; the host's port there.
+
+    The same layers as when the stack starts the host (:mod:`local.app_settings`): the
+    stack's wiring over this environment over ``local.settings.json`` over the defaults.
+    """
     from local.app_settings import function_app_settings, read_env_file
 
     stack_env = read_env_file(path)
-    # The stack's values win, as they do when the stack starts the host; its keys for
-    # clients are not the app's business.
-    os.environ.update(stack_env)
-    os.environ.update(function_app_settings(stack_env))
-    for name in ("FUNCTIONS_BASE_URL", "FUNCTIONS_KEY", "FUNCTIONS_MASTER_KEY"):
-        os.environ.pop(name, None)
+    environ = {**os.environ, **stack_env}
+    settings = function_app_settings(stack_env, environ=environ, app_dir=app_dir)
+    os.environ.clear()
+    os.environ.update(settings)
     return urlsplit(stack_env.get("FUNCTIONS_BASE_URL", "")).port
 
 
@@ -106,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # First: it may set LOCAL_STATE_DIR, which decides where the keys are.
         if args.stack_env:
-            stack_port = _apply_stack_env(args.stack_env)
+            stack_port = _apply_stack_env(args.stack_env, app_dir)
     except (OSError, ValueError) as exc:
         log.error("--stack-env %s: %s", args.stack_env, exc)
         return 1

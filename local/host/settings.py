@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.app_settings import SettingError as SettingError  # re-exported: the host raises it too
+
 SETTING_REFERENCE = re.compile(r"%([^%\s]+)%")
 DEFAULT_ROUTE_PREFIX = "api"
 #: The blob trigger's poison threshold: its queue's ``maxDequeueCount`` (Azure's default 5).
@@ -36,10 +38,6 @@ _CONNECTION_SUFFIXES = (
     "credential",
     "clientId",
 )
-
-
-class SettingError(ValueError):
-    """A setting is missing or malformed; the message names it."""
 
 
 def resolve_references(value: str, env: Mapping[str, str]) -> str:
@@ -66,29 +64,6 @@ def resolve_binding(binding: Mapping[str, Any], env: Mapping[str, str]) -> dict[
 
 def _connection_defined(env: Mapping[str, str], prefix: str) -> bool:
     return prefix in env or any(f"{prefix}__{suffix}" in env for suffix in _CONNECTION_SUFFIXES)
-
-
-def read_local_settings(path: Path) -> dict[str, str]:
-    """The ``Values`` of a ``local.settings.json`` (empty if the file does not exist)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise SettingError(f"{path}: not readable JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise SettingError(f"{path}: expected a JSON object")
-    if data.get("IsEncrypted"):
-        raise SettingError(f"{path}: IsEncrypted is true; this host reads plain values only")
-    values = data.get("Values", {})
-    if not isinstance(values, dict):
-        raise SettingError(f"{path}: Values must be an object")
-    # Core Tools wants strings; numbers and booleans are taken as their JSON text.
-    return {
-        str(key): value if isinstance(value, str) else json.dumps(value)
-        for key, value in values.items()
-        if value is not None
-    }
 
 
 def merge_local_settings(

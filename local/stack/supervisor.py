@@ -18,14 +18,21 @@ from urllib.parse import quote, unquote
 import httpx
 
 from local import azurite
-from local.app_settings import function_app_settings
+from local.app_settings import (
+    LOCAL_SETTINGS_FILE,
+    SettingError,
+    function_app_settings,
+    read_local_settings,
+)
 from local.certs import CertPaths, ensure_certs, write_atomic
 from local.identity import DEFAULT_TOKEN_LIFETIME, TOKEN_PATH, IdentityState, ensure_identity
 from local.keys import HostKeys, ensure_keys
 from local.stack.errors import StackError
 from local.stack.info import ServiceStatus, StackInfo, StackSecrets, format_env
+from local.stack.logs import current_run, open_for_run
 from local.stack.ports import PORT_ENV_VARS, Ports, port_taken
 from local.stack.processes import command_line, group_alive
+from local.stack.provision import StorageLayout, provision
 from local.stack.services import (
     ALL_SERVICES,
     AZURITE,
@@ -85,6 +92,7 @@ class Stack:
         token_lifetime: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         functions_app: str = DEFAULT_FUNCTIONS_APP,
+        local_settings: Path | None = None,
         echo: Callable[[str], None] = print,
     ) -> None:
         default_dir = os.environ.get("LOCAL_STATE_DIR") or DEFAULT_STATE_DIR
@@ -98,6 +106,9 @@ class Stack:
         self.services = tuple(name for name in ALL_SERVICES if name in chosen)
         #: ``module:attribute`` of the FunctionApp the functions service serves.
         self.functions_app = functions_app
+        #: The ``local.settings.json`` whose ``Values`` the app gets (layer 3 of
+        #: :mod:`local.app_settings`); default: the one at the repo root, if any.
+        self.local_settings = local_settings or REPO_ROOT / LOCAL_SETTINGS_FILE
         self.speech_engine = speech_engine or os.environ.get("LOCAL_SPEECH_ENGINE") or "whisper"
         if token_lifetime is None:
             raw = os.environ.get("LOCAL_IDENTITY_TOKEN_LIFETIME", "").strip()
@@ -218,12 +229,14 @@ class Stack:
     def _functions_launch(self, env: dict[str, str]) -> _Launch:
         """The functions host, with the environment a Function App on this stack has."""
         stack_env = self.environment()
-        env.update(stack_env)
-        env.update(function_app_settings(stack_env))
-        # The host reads its keys from its state dir; the app itself never sees them (a
-        # developer's shell that loaded stack.env would otherwise pass them on).
-        for name in ("FUNCTIONS_BASE_URL", "FUNCTIONS_KEY", "FUNCTIONS_MASTER_KEY"):
-            env.pop(name, None)
+        # Layered as local.app_settings orders them: the stack's values beat the shell's
+        # (a shell that loaded another stack's stack.env must not redirect this one).
+        env = function_app_settings(
+            stack_env,
+            environ={**env, **stack_env},
+            local_settings=read_local_settings(self.local_settings),
+            app_dir=REPO_ROOT,
+        )
         argv = [
             sys.executable,
             "-m",
@@ -358,7 +371,7 @@ class Stack:
     def _start(self, service: str, launch: _Launch) -> subprocess.Popen[bytes]:
         for directory in ("logs", "pids", "azurite", "emulator"):
             (self.state_dir / directory).mkdir(parents=True, exist_ok=True)
-        with self.log_file(service).open("wb") as log:
+        with open_for_run(self.log_file(service), service, launch.argv) as log:
             process = subprocess.Popen(  # noqa: S603 - argv built by this module, no shell
                 launch.argv,
                 cwd=REPO_ROOT,
@@ -374,7 +387,7 @@ class Stack:
 
     def _log_tail(self, service: str) -> str:
         try:
-            lines = self.log_file(service).read_text(errors="replace").splitlines()
+            lines = current_run(self.log_file(service))
         except OSError:
             return "(no log)"
         return "\n".join(lines[-LOG_TAIL_LINES:]) or "(log is empty)"
@@ -462,7 +475,7 @@ class Stack:
             launches = {
                 name: self._launch(name, certs, identity, stack_secrets) for name in to_start
             }
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, SettingError) as exc:
             raise StackError(str(exc)) from None
         started: dict[str, subprocess.Popen[bytes]] = {}
         # The functions host lists blobs and tables as soon as it runs: it starts only
@@ -477,9 +490,30 @@ class Stack:
                 except OSError as exc:
                     raise self._fail(name, f"could not be started: {exc}", started) from None
             self._wait(started, group)
+            if group is backends and AZURITE in self.services:
+                self._provision(started)
         env = self.environment()
         write_atomic(self.env_file, format_env(env).encode(), private=True)
         return StackInfo(self.state_dir, env)
+
+    def app_settings(self) -> dict[str, str]:
+        """The environment the functions service runs with (see :mod:`local.app_settings`)."""
+        return self._functions_launch(dict(os.environ)).env
+
+    def _provision(self, started: Mapping[str, subprocess.Popen[bytes]]) -> None:
+        """Create the app's containers and table in Azurite, as ``azd provision`` does."""
+        try:
+            try:
+                layout = StorageLayout.from_settings(self.app_settings())
+            except SettingError as exc:
+                raise StackError(str(exc)) from None
+            created = provision(layout, self.environment())
+        except StackError:
+            for name in started:
+                self._stop(name)
+            raise
+        if created:
+            self._echo(f"{AZURITE}: created {', '.join(created)}")
 
     def _wait(self, started: Mapping[str, subprocess.Popen[bytes]], names: Iterable[str]) -> None:
         begin = time.monotonic()

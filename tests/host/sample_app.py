@@ -65,6 +65,12 @@ async def files(req: Request) -> JSONResponse:
     return JSONResponse({"path": req.path_params.get("path")})
 
 
+@app.route(route="settings/{name}", methods=["GET"])
+async def setting(req: Request) -> JSONResponse:
+    """The app setting ``name`` as the app sees it (``null`` when unset)."""
+    return JSONResponse({"value": os.environ.get(req.path_params["name"])})
+
+
 @app.route(route="admin-only", auth_level=func.AuthLevel.ADMIN)
 async def admin_only(req: Request) -> PlainTextResponse:
     return PlainTextResponse("admin")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from local.app_settings import read_local_settings
 from local.host.settings import (
     HostSettings,
     SettingError,
     merge_local_settings,
-    read_local_settings,
     resolve_binding,
     resolve_references,
 )

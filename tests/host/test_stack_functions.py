@@ -9,7 +9,7 @@ import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from local.app_settings import function_app_settings, read_env_file
+from local.app_settings import read_env_file
 from local.stack import (
     ALL_SERVICES,
     FUNCTIONS,
@@ -106,27 +106,6 @@ def test_the_cli_starts_functions_only_once_there_is_an_app(
     assert default_services("tests.host.sample_app:app") == ALL_SERVICES
     (tmp_path / "function_app.py").write_text("")
     assert default_services() == ALL_SERVICES
-
-
-def test_function_app_settings_map_the_stack_onto_the_app() -> None:
-    env = {
-        "LOCAL_BLOB_ENDPOINT": "https://127.0.0.1:1/devstoreaccount1",
-        "LOCAL_QUEUE_ENDPOINT": "https://127.0.0.1:2/devstoreaccount1",
-        "LOCAL_TABLE_ENDPOINT": "https://127.0.0.1:3/devstoreaccount1",
-        "SPEECH_ENDPOINT": "http://127.0.0.1:4",
-        "SPEECH_RESOURCE_ID": "/subscriptions/x/resourceGroups/local/providers/a/b/c",
-    }
-    settings = function_app_settings(env)
-    assert settings["AudioStorage__blobServiceUri"] == env["LOCAL_BLOB_ENDPOINT"]
-    assert settings["AudioStorage__queueServiceUri"] == env["LOCAL_QUEUE_ENDPOINT"]
-    assert settings["AudioStorage__tableServiceUri"] == env["LOCAL_TABLE_ENDPOINT"]
-    assert settings["AudioStorage__credential"] == "managedidentity"
-    assert settings["AzureWebJobsStorage__blobServiceUri"] == env["LOCAL_BLOB_ENDPOINT"]
-    assert settings["SPEECH_ENDPOINT"] == env["SPEECH_ENDPOINT"]
-    assert settings["SPEECH_AUTH_MODE"] == "entra"
-    assert settings["SPEECH_RESOURCE_ID"] == env["SPEECH_RESOURCE_ID"]
-    assert settings["PYTHON_ENABLE_INIT_INDEXING"] == "1"
-    assert not any("Key" in value or "key" in name.lower() for name, value in settings.items())
 
 
 def test_the_host_by_hand_with_stack_env(
