@@ -34,7 +34,15 @@ param principalType string = 'User'
 @description('Speech pricing tier. F0 is free but serves only short audio (the recognize function): batch and fast transcription need S0.')
 param speechSku string = 'S0'
 
-@description('Name of an existing Speech account to use instead of creating one. It must have a custom subdomain (Entra ID auth needs it). Empty: create a new account.')
+// Fast transcription is served only in some regions: "Some features, such as fast
+// transcription [...], require specific regions" (Speech service supported regions,
+// https://learn.microsoft.com/azure/ai-services/speech-service/regions). The app's region is
+// chosen for Flex Consumption, so the Speech account may need another one.
+@minLength(1)
+@description('Region of a new Speech account; default: location. Fast transcription (POST /api/transcribe) is available only in some Speech regions (https://learn.microsoft.com/azure/ai-services/speech-service/regions); batch transcription and short audio in all. Not used with existingSpeechAccountName.')
+param speechLocation string = location
+
+@description('Name of an existing Speech account to use instead of creating one. It must have a custom subdomain (Entra ID auth needs it; the deployment stops otherwise). Empty: create a new account.')
 param existingSpeechAccountName string = ''
 
 @description('Resource group of the existing Speech account. Empty: this environment\'s resource group.')
@@ -52,9 +60,10 @@ param pollSchedule string = '0 * * * * *'
 @description('Delete input audio this many days after its last modification (a lifecycle rule). 0: keep audio forever.')
 param audioRetentionDays int = 0
 
-@minValue(1)
+// Flex Consumption takes 40 to 1000 (the official Flex samples declare the same bounds).
+@minValue(40)
 @maxValue(1000)
-@description('Upper bound of Flex Consumption instances (a cost ceiling).')
+@description('Upper bound of Flex Consumption instances (a cost ceiling), 40 to 1000.')
 param maximumInstanceCount int = 40
 
 @allowed([
@@ -133,11 +142,27 @@ module speech 'app/speech.bicep' = if (!useExistingSpeech) {
   scope: rg
   params: {
     name: newSpeechAccountName
-    location: location
+    location: speechLocation
     tags: tags
     sku: speechSku
   }
 }
+
+// The Speech account the app will call, new or existing, read back for its custom subdomain.
+resource speechAccount 'Microsoft.CognitiveServices/accounts@2024-10-01' existing = {
+  name: speechAccountName
+  scope: resourceGroup(speechResourceGroupName)
+}
+
+// Entra ID needs the account's custom subdomain: without one, properties.endpoint is the
+// regional host, where Speech refuses Entra tokens and every call of the app fails with 401
+// ("Microsoft Entra authentication with the Speech SDK": create a custom domain name,
+// https://learn.microsoft.com/azure/ai-services/speech-service/how-to-configure-azure-ad-auth).
+// Bicep's fail() would say so, but checkov's Bicep parser (pycep-parser 0.5.1, pinned by
+// checkov) cannot read it; instead speech-access.bicep allows only 'ok' for this value,
+// so the deployment stops there, before any role or the app, with this text in the error.
+// The command is the one of https://learn.microsoft.com/azure/ai-services/speech-service/speech-services-private-link.
+var speechAccountCheck = empty(speechAccount.properties.?customSubDomainName) ? 'Speech account ${speechAccountName} has no custom subdomain, so the app (Entra ID) would get 401 on its regional endpoint. Give it one, which cannot be undone: az cognitiveservices account update --name ${speechAccountName} --resource-group ${speechResourceGroupName} --custom-domain <name>; then provision again.' : 'ok'
 
 // Role assignments on the Speech account (new or existing, in its own resource group) and
 // the endpoint and resource id the app needs.
@@ -146,6 +171,7 @@ module speechAccess 'app/speech-access.bicep' = {
   scope: resourceGroup(speechResourceGroupName)
   params: {
     speechAccountName: speechAccountName
+    customSubDomainCheck: speechAccountCheck
     appPrincipalId: identity.outputs.principalId
     userPrincipalId: principalId
     userPrincipalType: principalType

@@ -21,6 +21,13 @@ from shared.speech.config import SpeechSettings
 from shared.speech.models import ProfanityFilterMode, PunctuationMode
 
 MAX_SAS_VALIDITY_HOURS = 7 * 24  # a user delegation key lives at most 7 days
+#: Largest fast-transcription upload. The how-to for REST 2024-11-15, the version this app
+#: speaks, takes "an audio file (less than 2 hours long and less than 200 MB in size)"
+#: (https://learn.microsoft.com/azure/ai-services/speech-service/fast-transcription-create;
+#: later revisions of the page state larger limits). The handler accepts a body of exactly
+#: this many bytes, so the bound is one byte under 200 MB: below the limit whether the page
+#: means 200 * 1000**2 or 200 * 1024**2 bytes.
+FAST_TRANSCRIPTION_MAX_BYTES = 200 * 1000**2 - 1
 
 
 class AppSettings(BaseSettings):
@@ -104,10 +111,12 @@ class AppSettings(BaseSettings):
     #: Largest /api/recognize body, a guard next to the duration limit: 60 s of 16 kHz mono
     #: 16-bit PCM is 1.92 MB plus header; Ogg Opus at the documented 256 kbit/s is as much.
     recognize_max_bytes: int = Field(default=4 * 1024**2, ge=64 * 1024, le=32 * 1024**2)
-    #: Largest /api/transcribe upload, refused with 413 before or while it streams. Fast
-    #: transcription takes files "less than 500 MB" and "less than 5 hours" (Microsoft's
-    #: fast-transcription how-to, 2026-01-31; earlier pages said 200 MB and 2 hours).
-    transcribe_max_bytes: int = Field(default=500 * 1000**2, gt=0, le=500 * 1000**2)
+    #: Largest /api/transcribe upload, refused with 413 before or while it streams; at most
+    #: :data:`FAST_TRANSCRIPTION_MAX_BYTES`. The documented 2-hour limit is left to Speech:
+    #: the handler sees bytes, and only a WAV header would tell the duration up front.
+    transcribe_max_bytes: int = Field(
+        default=FAST_TRANSCRIPTION_MAX_BYTES, gt=0, le=FAST_TRANSCRIPTION_MAX_BYTES
+    )
 
     @model_validator(mode="after")
     def _storage_configured(self) -> Self:

@@ -31,9 +31,10 @@ param deploymentContainerName string
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
 
-@minValue(1)
+// Flex Consumption scales an app to 40..1000 instances (the official Flex samples' bounds).
+@minValue(40)
 @maxValue(1000)
-@description('Upper bound of instances.')
+@description('Upper bound of instances, 40 to 1000.')
 param maximumInstanceCount int
 
 @allowed([
@@ -96,6 +97,7 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   //checkov:skip=CKV_AZURE_17:Callers authenticate with function keys; Event Grid webhook delivery cannot present a client certificate
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales to zero by design; always-ready instances would be billed at rest
   //checkov:skip=CKV_AZURE_213:Flex Consumption has no App Service health check; the platform replaces instances, and the health function serves external probes
+  //checkov:skip=CKV_AZURE_78:Flex Consumption does not support siteConfig.ftpsState (learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations); the ftp basicPublishingCredentialsPolicies resource below disables FTP publishing
   name: name
   location: location
   tags: union(tags, {
@@ -132,9 +134,11 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         version: '3.11'
       }
     }
+    // No ftpsState: Flex Consumption does not support it ("Flex Consumption plan
+    // deprecations", https://learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations);
+    // FTP stays closed by the ftp publishing-credentials policy below.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
       appSettings: [
         // -- host storage (leases, timers, blob trigger receipts, keys), by identity ------
@@ -324,9 +328,10 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
           name: 'RECOGNIZE_MAX_BYTES'
           value: '4194304'
         }
+        // Fast transcription (REST 2024-11-15) takes files under 200 MB and 2 hours.
         {
           name: 'TRANSCRIBE_MAX_BYTES'
-          value: '500000000'
+          value: '199999999'
         }
         // -- Speech, keyless -------------------------------------------------------------
         {

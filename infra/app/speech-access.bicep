@@ -4,6 +4,18 @@
 @description('Name of the Speech account (created by speech.bicep, or an existing one).')
 param speechAccountName string
 
+// main.bicep passes 'ok' when the account has a custom subdomain and otherwise the reason
+// and the fix, which the deployment then reports as a value that is not allowed: it stops
+// here, before the role assignments, instead of deploying an app that gets 401 on every call.
+// Nothing in this file reads the value, hence the linter directive (Bicep linter, "Silencing
+// false positives": https://learn.microsoft.com/azure/azure-resource-manager/bicep/linter).
+@allowed([
+  'ok'
+])
+@description('Guard: \'ok\' when the account has a custom subdomain (Entra ID needs it); otherwise what to do.')
+#disable-next-line no-unused-params
+param customSubDomainCheck string
+
 @description('Principal id of the app\'s managed identity.')
 param appPrincipalId string
 
@@ -46,6 +58,6 @@ resource userSpeechUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = i
   }
 }
 
-@description('The custom-subdomain endpoint, https://<name>.cognitiveservices.azure.com/.')
+@description('The custom-subdomain endpoint, https://<name>.cognitiveservices.azure.com/ (customSubDomainCheck guarantees it is not the regional one).')
 output endpoint string = speech.properties.endpoint
 output id string = speech.id

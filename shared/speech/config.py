@@ -12,7 +12,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.speech._client import DEFAULT_API_VERSION, ApiVersion
 from shared.speech.auth import EntraAuth, IssuedTokenAuth, KeyAuth, SpeechAuth
 from shared.speech.batch import BatchTranscriptionClient
-from shared.speech.endpoints import Cloud, SpeechEndpoints
+from shared.speech.endpoints import (
+    Cloud,
+    SpeechEndpoints,
+    custom_subdomain_url,
+    regional_cloud,
+)
 from shared.speech.fast import FastTranscriptionClient
 from shared.speech.models_client import ModelsClient
 from shared.speech.pipeline import Pipeline
@@ -22,6 +27,13 @@ from shared.speech.short_audio import ShortAudioClient
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.core.credentials_async import AsyncTokenCredential
+
+
+#: How to give an existing account a custom subdomain (Azure CLI).
+_CUSTOM_DOMAIN = (
+    "az cognitiveservices account update --name <account> --resource-group <group> "
+    "--custom-domain <name>"
+)
 
 
 class AuthMode(StrEnum):
@@ -40,7 +52,8 @@ class SpeechSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SPEECH_", extra="ignore", env_ignore_empty=True)
 
-    #: Custom-subdomain endpoint, ``https://<name>.cognitiveservices.azure.com``.
+    #: Custom-subdomain endpoint, ``https://<name>.cognitiveservices.azure.com``. A regional
+    #: endpoint (``https://<region>.api.cognitive.microsoft.com``) works with key auth only.
     endpoint: str | None = None
     #: Region identifier, for key auth without a custom subdomain.
     region: str | None = None
@@ -65,12 +78,38 @@ class SpeechSettings(BaseSettings):
                 "SPEECH_ENDPOINT is required for Entra ID auth: Speech accepts Entra tokens "
                 "only on its custom subdomain (https://<name>.cognitiveservices.azure.com)"
             )
+        if self.auth_mode is AuthMode.ENTRA and self.endpoint:
+            self._refuse_regional_endpoint(self.endpoint)
         if self.auth_mode is not AuthMode.ENTRA and not (
             self.key and self.key.get_secret_value().strip()
         ):
             raise ValueError(f"SPEECH_KEY is required when SPEECH_AUTH_MODE={self.auth_mode.value}")
         self.endpoints()  # surfaces a malformed endpoint or region now, not at first call
         return self
+
+    @staticmethod
+    def _refuse_regional_endpoint(endpoint: str) -> None:
+        """Entra ID with a regional endpoint cannot work: refuse it, saying what to change.
+
+        An account without a custom subdomain reports its regional host as its endpoint,
+        and Speech accepts Entra tokens only on the custom subdomain ("Microsoft Entra
+        authentication with the Speech SDK": create a custom domain name,
+        https://learn.microsoft.com/azure/ai-services/speech-service/how-to-configure-azure-ad-auth),
+        so every call would fail with 401. The CLI command is the one of "Use Speech service
+        through a private endpoint", which also warns that a custom domain cannot be undone
+        (https://learn.microsoft.com/azure/ai-services/speech-service/speech-services-private-link).
+        Loopback emulators and custom subdomains are not regional and pass.
+        """
+        cloud = regional_cloud(endpoint)
+        if cloud is None:
+            return
+        raise ValueError(
+            f"SPEECH_ENDPOINT {endpoint.rstrip('/')} is the regional endpoint of a Speech "
+            "account without a custom subdomain, where Speech refuses Entra ID tokens: every "
+            f"call would fail with 401. Give the account a custom subdomain ({_CUSTOM_DOMAIN}; "
+            "this cannot be undone) and make SPEECH_ENDPOINT "
+            f"{custom_subdomain_url(cloud)}, or use SPEECH_AUTH_MODE=key with SPEECH_KEY"
+        )
 
     def endpoints(self) -> SpeechEndpoints:
         """The URLs of every surface of the configured resource."""

@@ -69,6 +69,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def regional_cloud(endpoint: str) -> Cloud | None:
+    """The cloud whose regional host ``endpoint`` is on, or None for any other endpoint.
+
+    A regional host (``https://<region>.api.cognitive.microsoft.com``, ``.azure.cn``,
+    ``.microsoft.us``) is what an account without a custom subdomain reports as its
+    endpoint; it takes keys, never Entra ID tokens. Every cloud's suffix is checked, so an
+    endpoint is recognised even when ``SPEECH_CLOUD`` names another cloud.
+    """
+    host = (urlsplit(endpoint).hostname or "").lower()
+    return next((c for c, h in _HOSTS.items() if host.endswith(f".{h.api}")), None)
+
+
+def custom_subdomain_url(cloud: Cloud, name: str = "<name>") -> str:
+    """The custom-subdomain endpoint of an account called ``name`` in ``cloud``."""
+    return f"https://{name}.{_HOSTS[cloud].custom}"
+
+
 def validate_service_url(url: str, *, what: str) -> str:
     """``url`` if it is absolute and HTTPS (plain HTTP only on loopback, for emulators)."""
     parts = urlsplit(url)

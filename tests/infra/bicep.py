@@ -111,3 +111,11 @@ GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 def code_lines(path: Path) -> list[tuple[int, str]]:
     """The lines of a Bicep file with their numbers, ``//`` comments kept."""
     return list(enumerate(path.read_text().splitlines(), start=1))
+
+
+def decorator_argument(declaration: dict[str, Any], decorator_type: str) -> Any:
+    """The argument of one decorator (``min_value``, ``allowed``, ...), or KeyError."""
+    for decorator in declaration.get("decorators", []):
+        if decorator["type"] == decorator_type:
+            return decorator["argument"]
+    raise KeyError(decorator_type)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from tests.infra.bicep import (
     body,
     call_args,
     code_lines,
+    decorator_argument,
     decorator_types,
     resources,
     template,
@@ -372,3 +374,78 @@ def test_the_deploying_user_gets_roles_only_when_named() -> None:
     ):
         condition = template(path)["resources"][symbol]["config"]["condition"]
         assert condition["operator"]["type"] == "not"
+
+
+# -- Flex Consumption (issue #8, item 8) ---------------------------------------------------
+
+
+def test_the_site_sets_no_property_flex_consumption_deprecates() -> None:
+    # ftpsState is on the Flex Consumption deprecations list (functions-app-settings,
+    # "Flex Consumption plan deprecations"); FTP is closed by the publishing-credentials
+    # policies instead (test_function_app_is_flex_consumption_...).
+    site = the_resource(template("app/api.bicep"), "Microsoft.Web/sites")
+    assert "ftpsState" not in site["properties"]["siteConfig"]
+    for path in BICEP_FILES:
+        code = [line.split("//")[0] for _, line in code_lines(path)]
+        assert not [line for line in code if "ftpsState" in line], relative(path)
+
+
+@pytest.mark.parametrize("path", ["main.bicep", "app/api.bicep"])
+def test_maximum_instance_count_has_the_flex_consumption_bounds(path: str) -> None:
+    # Flex Consumption scales an app to 40..1000 instances; the official Flex samples
+    # declare the parameter @minValue(40) @maxValue(1000).
+    parameter = template(path)["parameters"]["maximumInstanceCount"]
+    assert decorator_argument(parameter, "min_value") == 40
+    assert decorator_argument(parameter, "max_value") == 1000
+    default = parameter["default"]
+    assert default is None or 40 <= default <= 1000
+
+
+# -- Speech location (issue #8, item 6) ----------------------------------------------------
+
+
+def test_the_speech_account_has_its_own_location_defaulting_to_the_apps() -> None:
+    main = template("main.bicep")
+    parameter = main["parameters"]["speechLocation"]
+    assert parameter["type"] == "string"
+    assert parameter["default"] == "location"  # a reference to the location parameter
+    description = decorator_argument(parameter, "description")
+    assert "fast transcription" in description.lower()
+    assert "learn.microsoft.com/azure/ai-services/speech-service/regions" in description
+    speech = body(main["modules"]["speech"])["params"]
+    assert speech["location"] == "speechLocation"
+    # azd binds it to an environment variable; unset, azd leaves the Bicep default.
+    bound = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert bound["speechLocation"] == {"value": "${SPEECH_LOCATION}"}
+
+
+# -- Entra needs a custom subdomain (issue #8, item 7) -------------------------------------
+
+
+def test_an_account_without_a_custom_subdomain_fails_the_deployment_early() -> None:
+    main = template("main.bicep")
+    # The account the app will call, new or existing, read back where it lives.
+    (symbol,) = resources(main, "Microsoft.CognitiveServices/accounts", existing=True)
+    account = body(main["resources"][symbol])
+    assert account["name"] == "speechAccountName"
+    scope = call_args(account["scope"], "resource_group")
+    assert scope is not None
+    assert scope["resource_group_name"] == "speechResourceGroupName"
+
+    # speech-access.bicep (before the roles and the app) takes only 'ok' for its check...
+    access = template("app/speech-access.bicep")["parameters"]["customSubDomainCheck"]
+    assert decorator_argument(access, "allowed") == ["ok"]
+    assert "custom subdomain" in decorator_argument(access, "description")
+    # ...and main.bicep passes 'ok' only when the account has a customSubDomainName.
+    check = body(main["modules"]["speechAccess"])["params"]["customSubDomainCheck"]
+    check = main["variables"][check]["value"] if isinstance(check, str) else check
+    conditional = check["operator"]
+    assert conditional["type"] == "conditional"
+    tested = call_args(conditional["operands"]["condition"], "empty")
+    assert tested is not None
+    assert accessor(tested["item_to_test"]) == [symbol, "properties", "customSubDomainName"]
+    assert conditional["operands"]["false_value"] == "ok"
+    reason = conditional["operands"]["true_value"]
+    assert "custom subdomain" in reason
+    assert "az cognitiveservices account update" in reason
+    assert "--custom-domain" in reason

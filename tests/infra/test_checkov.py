@@ -28,6 +28,7 @@ EXPECTED_SKIPS = {
     ("CKV_AZURE_17", "/app/api.bicep"),  # client certificates
     ("CKV_AZURE_212", "/app/api.bicep"),  # minimum instances for failover
     ("CKV_AZURE_213", "/app/api.bicep"),  # App Service health check
+    ("CKV_AZURE_78", "/app/api.bicep"),  # FTPS state: not supported on Flex Consumption
     ("CKV_AZURE_134", "/app/speech.bicep"),  # Speech public network access
     ("CKV_AZURE_238", "/app/speech.bicep"),  # Speech managed identity
 }

@@ -111,3 +111,63 @@ async def test_each_auth_mode_builds_its_auth() -> None:
     finally:
         for clients in (entra, key, issued):
             await clients.aclose()
+
+
+# A regional endpoint per cloud, as an account without a custom subdomain reports it
+# (properties.endpoint), and the custom-subdomain form the message must point to.
+REGIONAL_ENDPOINTS = [
+    (
+        "https://westeurope.api.cognitive.microsoft.com/",
+        "https://<name>.cognitiveservices.azure.com",
+    ),
+    ("https://chinanorth2.api.cognitive.azure.cn", "https://<name>.cognitiveservices.azure.cn"),
+    (
+        "https://usgovvirginia.api.cognitive.microsoft.us/",
+        "https://<name>.cognitiveservices.azure.us",
+    ),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "custom"), REGIONAL_ENDPOINTS)
+def test_entra_refuses_a_regional_endpoint_and_says_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, endpoint: str, custom: str
+) -> None:
+    # Speech takes Entra tokens only on a custom subdomain: on the regional host every
+    # call would fail 401, so the setup is refused at start instead.
+    monkeypatch.setenv("SPEECH_ENDPOINT", endpoint)
+    with pytest.raises(SettingsError) as info:
+        load_settings(SpeechSettings)
+    message = str(info.value)
+    assert message.count("SPEECH_ENDPOINT") >= 2  # the setting at fault, and what to set
+    assert endpoint.rstrip("/") in message
+    assert custom in message
+    assert "az cognitiveservices account update" in message
+    assert "--custom-domain <name>" in message
+    assert "SPEECH_AUTH_MODE=key" in message
+
+
+@pytest.mark.parametrize(("endpoint", "custom"), REGIONAL_ENDPOINTS)
+def test_key_auth_still_takes_a_regional_endpoint(endpoint: str, custom: str) -> None:
+    del custom
+    settings = SpeechSettings(endpoint=endpoint, auth_mode=AuthMode.KEY, key=KEY)
+    assert settings.endpoints().batch_base == f"{endpoint.rstrip('/')}/speechtotext"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://127.0.0.1:7080",  # the offline emulator
+        "http://localhost:7080",
+        "http://[::1]:7080",
+        "https://contoso.cognitiveservices.azure.com/",
+        "https://contoso.cognitiveservices.azure.cn",
+        "https://contoso.cognitiveservices.azure.us",
+    ],
+)
+def test_entra_takes_custom_subdomains_and_loopback_emulators(endpoint: str) -> None:
+    assert SpeechSettings(endpoint=endpoint).auth_mode is AuthMode.ENTRA
+
+
+def test_a_regional_endpoint_is_refused_whatever_speech_cloud_says() -> None:
+    with pytest.raises(ValueError, match="regional endpoint"):
+        SpeechSettings(endpoint="https://westeurope.api.cognitive.microsoft.com", cloud=Cloud.CHINA)

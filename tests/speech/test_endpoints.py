@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.speech.endpoints import Cloud, SpeechEndpoints
+from shared.speech.endpoints import Cloud, SpeechEndpoints, custom_subdomain_url, regional_cloud
 
 
 def test_public_custom_subdomain() -> None:
@@ -88,3 +88,24 @@ def test_bad_endpoints_are_refused(endpoint: str, message: str) -> None:
 def test_bad_regions_are_refused(region: str) -> None:
     with pytest.raises(ValueError, match="region"):
         SpeechEndpoints.from_region(region)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "cloud"),
+    [
+        ("https://westeurope.api.cognitive.microsoft.com/", Cloud.PUBLIC),
+        ("https://chinanorth2.api.cognitive.azure.cn", Cloud.CHINA),
+        ("https://usgovvirginia.api.cognitive.microsoft.us", Cloud.US_GOVERNMENT),
+        ("https://contoso.cognitiveservices.azure.com", None),
+        ("https://contoso.cognitiveservices.azure.us", None),
+        ("http://127.0.0.1:7080", None),
+    ],
+)
+def test_regional_hosts_are_told_from_custom_subdomains(endpoint: str, cloud: Cloud | None) -> None:
+    assert regional_cloud(endpoint) is cloud
+
+
+def test_custom_subdomain_url_per_cloud() -> None:
+    assert custom_subdomain_url(Cloud.PUBLIC) == "https://<name>.cognitiveservices.azure.com"
+    assert custom_subdomain_url(Cloud.CHINA, "x") == "https://x.cognitiveservices.azure.cn"
+    assert custom_subdomain_url(Cloud.US_GOVERNMENT) == "https://<name>.cognitiveservices.azure.us"
