@@ -10,19 +10,17 @@ bp = func.Blueprint()
 @bp.route(route="recognize", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def recognize(req: Request) -> Response:
     """``POST /api/recognize?language=..``: WAV PCM / OGG OPUS, 16 kHz mono, up to 60 s."""
-    from shared.app_context import get_context
     from shared.http import recognize as handle
+    from shared.http.context import with_context
 
-    ctx = await get_context()
-    return await handle(req, ctx.speech.short_audio(), ctx.settings)
+    return await with_context(lambda ctx: handle(req, ctx.speech.short_audio(), ctx.settings))
 
 
 @bp.function_name("transcribe")
 @bp.route(route="transcribe", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def transcribe(req: Request) -> Response:
     """``POST /api/transcribe``: fast transcription of one file, returned directly."""
-    from shared.app_context import get_context
     from shared.http import transcribe as handle
+    from shared.http.context import with_context
 
-    ctx = await get_context()
-    return await handle(req, ctx.speech.fast, ctx.settings)
+    return await with_context(lambda ctx: handle(req, ctx.speech.fast, ctx.settings))

@@ -10,27 +10,29 @@ bp = func.Blueprint()
 @bp.route(route="transcriptions", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def transcriptions(req: Request) -> Response:
     """``GET /api/transcriptions?state=&prefix=``: a page of known input files."""
-    from shared.app_context import get_context
+    from shared.http.context import with_context
     from shared.http.status import list_transcriptions
 
-    return await list_transcriptions(req, await get_context())
+    return await with_context(lambda ctx: list_transcriptions(req, ctx))
 
 
 @bp.function_name("transcription")
 @bp.route(route="transcriptions/{*path}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def transcription(req: Request) -> Response:
     """``GET /api/transcriptions/{path}``: one input file's state, outputs and history."""
-    from shared.app_context import get_context
+    from shared.http.context import with_context
     from shared.http.status import get_transcription
 
-    return await get_transcription(req, await get_context(), req.path_params.get("path", ""))
+    path = req.path_params.get("path", "")
+    return await with_context(lambda ctx: get_transcription(req, ctx, path))
 
 
 @bp.function_name("health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 async def health(req: Request) -> Response:
-    """``GET /api/health``: settings valid and the ledger reachable."""
-    from shared.app_context import get_context
+    """``GET /api/health``: settings valid and the ledger reachable (503 JSON otherwise)."""
+    from shared.http.context import with_context
     from shared.http.status import health as check
+    from shared.http.status import unavailable
 
-    return await check(await get_context())
+    return await with_context(check, unavailable=unavailable)

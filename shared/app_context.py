@@ -19,13 +19,14 @@ offline stack's CA is trusted without code here; the tests prove it against Azur
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.config import load_settings
 from shared.settings import AppSettings
-from shared.speech.redact import get_logger, install_log_redaction
+from shared.speech.redact import get_logger, install_log_redaction, register_secret
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -115,12 +116,16 @@ def build_context(
     from shared.storage import BlobStorage
 
     install_log_redaction()
+    # The App Service identity secret: whoever holds it gets the app's tokens, and an
+    # identity endpoint's error (quoted by azure-identity) may carry it into a log line.
+    register_secret(os.environ.get("IDENTITY_HEADER"))
     speech_settings = speech_settings or settings.speech
     needs_entra = settings.uses_identity or speech_settings.auth_mode is AuthMode.ENTRA
+    owned_credential = None
     if credential is None and needs_entra:
         from azure.identity import DefaultAzureCredential
 
-        credential = DefaultAzureCredential(
+        credential = owned_credential = DefaultAzureCredential(
             managed_identity_client_id=settings.storage_client_id,
             exclude_interactive_browser_credential=True,
         )
@@ -158,8 +163,12 @@ def build_context(
     try:
         table = table_service.create_table_if_not_exists(settings.ledger_table)
     except BaseException:
+        # A failed build is retried by the next call (get_context keeps no failure), so
+        # nothing it opened may outlive it: each retry would leak another session.
         blob_service.close()
         table_service.close()
+        if owned_credential is not None:
+            owned_credential.close()
         raise
     speech = SpeechClients(speech_settings, credential=credential)
     return AppContext(
@@ -192,7 +201,9 @@ async def get_context() -> AppContext:
 
     The build runs in a thread behind a thread lock, so concurrent callers (from any event
     loop or thread) wait for the one build instead of each starting their own, and the
-    event loop keeps serving other invocations meanwhile.
+    event loop keeps serving other invocations meanwhile. A failed build raises and is not
+    kept: the next call builds again, so the app recovers once its identity, settings or
+    storage do (:mod:`shared.http.context` turns the failure into a JSON answer).
     """
     if _context is not None:
         return _context

@@ -6,6 +6,8 @@ app. Request bodies are streamed, never buffered whole.
 
 * :func:`recognize` — ``POST /api/recognize``: short-audio recognition (<= 60 s).
 * :func:`transcribe` — ``POST /api/transcribe``: fast transcription of one file.
+* :func:`shared.http.context.with_context` — what every HTTP function's body runs in: the
+  app's context, or a JSON 503 saying why it cannot be built.
 """
 
 from shared.http.problems import ApiProblem

@@ -57,11 +57,15 @@ class ApiProblem(Exception):
         self.headers = headers or {}
         self.details = details
 
-    def response(self) -> JSONResponse:
-        """The JSON error response."""
+    def body(self) -> dict[str, Any]:
+        """The value of the response's ``error`` member: code, message and details."""
         body: dict[str, Any] = {"code": self.code, "message": self.message}
         body.update({k: v for k, v in self.details.items() if v is not None})
-        return JSONResponse({"error": body}, status_code=self.status, headers=self.headers)
+        return body
+
+    def response(self) -> JSONResponse:
+        """The JSON error response."""
+        return JSONResponse({"error": self.body()}, status_code=self.status, headers=self.headers)
 
 
 def invalid_parameter(name: str, message: str, **details: Any) -> ApiProblem:

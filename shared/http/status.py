@@ -70,7 +70,10 @@ async def get_transcription(request: Request, ctx: AppContext, path: str) -> Res
 
 
 async def health(ctx: AppContext) -> Response:
-    """200 when settings loaded and the ledger answers; 503 naming what failed otherwise."""
+    """200 when settings loaded and the ledger answers; 503 naming what failed otherwise.
+
+    When the context itself cannot be built, :func:`unavailable` answers instead.
+    """
     started = time.perf_counter()
     checks: dict[str, str] = {"settings": "ok"}
     status_code = 200
@@ -90,4 +93,26 @@ async def health(ctx: AppContext) -> Response:
             "elapsedMs": round((time.perf_counter() - started) * 1000, 1),
         },
         status_code=status_code,
+    )
+
+
+def unavailable(problem: ApiProblem) -> Response:
+    """The health answer when the app cannot build its context: the usual shape, and why.
+
+    ``checks`` says which part failed (settings, or the ledger behind the identity or
+    storage), ``error`` is the API's problem body with its hint; always 503.
+    """
+    if problem.code == "InvalidSettings":
+        checks = {"settings": "invalid"}
+    else:
+        # The build loads the settings first, then opens the ledger table.
+        checks = {"settings": "ok", "ledger": f"unreachable ({problem.code})"}
+    return JSONResponse(
+        {
+            "status": "degraded",
+            "checks": checks,
+            "speechEndpoint": None,
+            "error": problem.body(),
+        },
+        status_code=503,
     )

@@ -105,7 +105,18 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 # Logger filters are not inherited by child loggers, so each name that logs URLs or
 # headers is listed exactly: httpx logs every request URL at INFO.
-_THIRD_PARTY_LOGGERS = ("httpx", "azure.core.pipeline.policies.http_logging_policy")
+_THIRD_PARTY_LOGGERS = (
+    "httpx",
+    "azure.core.pipeline.policies.http_logging_policy",
+    # azure-identity logs a failed token request's response text at WARNING from these
+    # (a filter on a logger does not reach its children's records, so each is named).
+    "azure.identity._credentials.chained",
+    "azure.identity._credentials.default",
+    "azure.identity._credentials.managed_identity",
+    "azure.identity._internal.decorators",
+    "azure.identity._internal.get_token_mixin",
+    "azure.identity._internal.msal_managed_identity_client",
+)
 
 
 def get_logger(name: str) -> logging.Logger:
