@@ -8,9 +8,16 @@ the function that was invoked.
 
 import azure.functions as func
 
-from functions import bulk_intake, intake, poller, speech_http, status
+from functions import bulk_intake, health, intake, poller, speech_http, transcriptions
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (intake.bp, bulk_intake.bp, poller.bp, speech_http.bp, status.bp):
+for blueprint in (
+    intake.bp,
+    bulk_intake.bp,
+    poller.bp,
+    speech_http.bp,
+    transcriptions.bp,
+    health.bp,
+):
     app.register_functions(blueprint)

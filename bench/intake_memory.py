@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from local.stack import SERVICES, Ports, Stack, StackInfo  # noqa: E402
 from shared.app_context import AppContext, build_context  # noqa: E402
-from shared.intake import handle_audio_blob  # noqa: E402
+from shared.pipeline.intake import handle_audio_blob  # noqa: E402
 from shared.settings import AppSettings  # noqa: E402
 from shared.speech import SpeechSettings  # noqa: E402
 

@@ -16,6 +16,6 @@ bp = func.Blueprint()
 async def bulk_intake(client: blob.BlobClient) -> None:
     """Validate the manifest and submit its files; an invalid one gets an error report."""
     from shared.app_context import get_context
-    from shared.manifest import handle_manifest_blob
+    from shared.pipeline.manifest import handle_manifest_blob
 
     await handle_manifest_blob(await get_context(), client.container_name, client.blob_name)

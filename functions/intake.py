@@ -16,6 +16,6 @@ bp = func.Blueprint()
 async def audio_intake(client: blob.BlobClient) -> None:
     """Check the blob (name, size, first bytes) and submit it; never reads the audio."""
     from shared.app_context import get_context
-    from shared.intake import handle_audio_blob
+    from shared.pipeline.intake import handle_audio_blob
 
     await handle_audio_blob(await get_context(), client.container_name, client.blob_name)

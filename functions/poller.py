@@ -10,6 +10,6 @@ bp = func.Blueprint()
 async def poll_transcriptions(timer: func.TimerRequest) -> None:
     """One polling round; per-job backoff decides which jobs are due."""
     from shared.app_context import get_context
-    from shared.poller import poll_once
+    from shared.pipeline.poller import poll_once
 
     await poll_once(await get_context())

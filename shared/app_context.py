@@ -25,15 +25,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.config import load_settings
+from shared.redact import get_logger, install_log_redaction, register_secret
 from shared.settings import AppSettings
-from shared.speech.redact import get_logger, install_log_redaction, register_secret
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableClient, TableServiceClient
     from azure.storage.blob import BlobServiceClient
 
-    from shared.ledger import Ledger
+    from shared.pipeline.ledger.table import Ledger
     from shared.speech import SpeechClients, SpeechSettings
     from shared.storage import BlobStorage
 
@@ -111,7 +111,7 @@ def build_context(
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
 
-    from shared.ledger import Ledger
+    from shared.pipeline.ledger.table import Ledger
     from shared.speech import AuthMode, SpeechClients
     from shared.storage import BlobStorage
 

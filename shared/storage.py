@@ -9,7 +9,7 @@ bytes through a ranged read pinned to the ETag it saw. SAS URLs are read-only an
 short-lived; with managed identity they are *user-delegation* SAS signed with a delegation
 key that is cached per process and renewed well before it could cut a SAS short. Only a
 development connection string (Azurite's well-known account) signs with the account key.
-No URL with a query string is ever logged: :func:`~shared.speech.redact.redact_url` first.
+No URL with a query string is ever logged: :func:`~shared.redact.redact_url` first.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from shared.audio_formats import SNIFF_BYTES
-from shared.speech.redact import get_logger
+from shared.redact import get_logger
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, UserDelegationKey

@@ -30,7 +30,7 @@ from local.host.bindings import Param, ParamKind
 from local.host.blobs import BlobValues
 from local.host.logs import invocation_scope
 from local.host.patterns import fill_expressions
-from shared.speech.redact import redact
+from shared.redact import redact
 
 log = logging.getLogger("local.host")
 T = TypeVar("T")

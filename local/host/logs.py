@@ -1,6 +1,6 @@
 """Logging for the local host: one stdout stream, function names on each line, no secrets.
 
-Every line passes :func:`shared.speech.redact.redact` after formatting, tracebacks
+Every line passes :func:`shared.redact.redact` after formatting, tracebacks
 included, with the host keys registered as secrets: user code may log a SAS URL or raise
 an exception quoting one, and the stack keeps this output in ``.local/logs/functions.log``.
 Lines logged while a function runs (by the host or by the function itself, in its task or
@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-from shared.speech.redact import redact, register_secret
+from shared.redact import redact, register_secret
 
 _invocation: ContextVar[tuple[str, str] | None] = ContextVar("local_host_invocation", default=None)
 # Chatty at INFO (every request, every token) and never useful in a local host's log.

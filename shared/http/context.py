@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from starlette.responses import Response
 
 from shared.http.problems import ApiProblem
-from shared.speech.redact import get_logger
+from shared.redact import get_logger
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext

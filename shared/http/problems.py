@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from shared.redact import redact
 from shared.speech.config import AuthMode
 from shared.speech.errors import (
     AuthenticationError,
@@ -27,7 +28,6 @@ from shared.speech.errors import (
     SpeechHTTPError,
     SpeechTimeoutError,
 )
-from shared.speech.redact import redact
 
 #: Sent with a 429 when Speech gave no hint. The short-audio front end throttles concurrent
 #: requests, which free up within seconds; one second is the retry policy's first backoff.

@@ -23,6 +23,7 @@ from shared.http.exchange import Exchange, answer
 from shared.http.ogg import OggOpusMeter
 from shared.http.problems import ApiProblem, invalid_parameter
 from shared.http.wav import WavMeter
+from shared.redact import get_logger
 from shared.speech.models import (
     Dimension,
     GradingSystem,
@@ -35,7 +36,6 @@ from shared.speech.models import (
     ShortAudioResult,
 )
 from shared.speech.models.common import ticks_to_ms
-from shared.speech.redact import get_logger
 from shared.speech.short_audio import OGG_OPUS, WAV_PCM_16K
 
 if TYPE_CHECKING:

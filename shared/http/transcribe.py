@@ -22,9 +22,9 @@ from shared.http import params
 from shared.http.body import MeteredBody
 from shared.http.exchange import Exchange, answer
 from shared.http.problems import ApiProblem, invalid_parameter
+from shared.redact import get_logger
 from shared.speech.models import ProfanityFilterMode, TranscribeDefinition, TranscribeDiarization
 from shared.speech.models.common import MAX_SPEAKERS, MIN_SPEAKERS
-from shared.speech.redact import get_logger
 
 if TYPE_CHECKING:
     from shared.settings import AppSettings

@@ -20,7 +20,7 @@ _EXPORTS: dict[str, str] = {
     "SpeechSettings": "shared.speech.config",
     "build_auth": "shared.speech.config",
     "EntraAuth": "shared.speech.auth",
-    "IssuedTokenAuth": "shared.speech.auth",
+    "IssuedTokenAuth": "shared.speech.issued_token",
     "KeyAuth": "shared.speech.auth",
     "SpeechAuth": "shared.speech.auth",
     "Surface": "shared.speech.auth",
@@ -88,7 +88,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from shared.speech._client import DEFAULT_API_VERSION, AsyncPager, odata_quote
-    from shared.speech.auth import EntraAuth, IssuedTokenAuth, KeyAuth, SpeechAuth, Surface
+    from shared.speech.auth import EntraAuth, KeyAuth, SpeechAuth, Surface
     from shared.speech.batch import BatchTranscriptionClient
     from shared.speech.config import AuthMode, SpeechClients, SpeechSettings, build_auth
     from shared.speech.endpoints import Cloud, SpeechEndpoints
@@ -106,6 +106,7 @@ if TYPE_CHECKING:
         SpeechTimeoutError,
     )
     from shared.speech.fast import FastTranscriptionClient
+    from shared.speech.issued_token import IssuedTokenAuth
     from shared.speech.models_client import (
         ModelDeprecationWarning,
         ModelsClient,

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.speech._client import DEFAULT_API_VERSION, ApiVersion
-from shared.speech.auth import EntraAuth, IssuedTokenAuth, KeyAuth, SpeechAuth
+from shared.speech.auth import EntraAuth, KeyAuth, SpeechAuth
 from shared.speech.batch import BatchTranscriptionClient
 from shared.speech.endpoints import (
     Cloud,
@@ -19,6 +19,7 @@ from shared.speech.endpoints import (
     regional_cloud,
 )
 from shared.speech.fast import FastTranscriptionClient
+from shared.speech.issued_token import IssuedTokenAuth
 from shared.speech.models_client import ModelsClient
 from shared.speech.pipeline import Pipeline
 from shared.speech.retry import RetryPolicy

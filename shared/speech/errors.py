@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from shared.speech.redact import redact
+from shared.redact import redact
 
 # Header names under which the Speech front ends return a request id, most specific first.
 _REQUEST_ID_HEADERS = ("apim-request-id", "x-ms-request-id", "x-requestid", "x-request-id")

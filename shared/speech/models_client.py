@@ -6,6 +6,7 @@ import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from shared.redact import get_logger
 from shared.speech._client import (
     AsyncPager,
     BaseSpeechClient,
@@ -22,7 +23,6 @@ from shared.speech.models import (
     PaginatedCustomSpeechModels,
 )
 from shared.speech.pipeline import TimeoutArg
-from shared.speech.redact import get_logger
 from shared.speech.retry import RetryPolicy
 
 _log = get_logger("shared.speech.models")

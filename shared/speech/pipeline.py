@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from shared.redact import get_logger, install_log_redaction, redact, redact_url
 from shared.speech.auth import Surface
 from shared.speech.errors import (
     SpeechConnectionError,
@@ -16,7 +17,6 @@ from shared.speech.errors import (
     error_from_response,
     request_id_of,
 )
-from shared.speech.redact import get_logger, install_log_redaction, redact, redact_url
 from shared.speech.retry import RetryPolicy, parse_retry_after, request_not_sent
 
 if TYPE_CHECKING:

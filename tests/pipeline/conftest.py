@@ -25,8 +25,8 @@ import pytest_asyncio
 
 from local.stack import StackInfo
 from shared.app_context import AppContext, build_context
-from shared.ledger import ACTIVE_PARTITION, JOB_PREFIX
-from shared.poller import PollSummary, poll_once
+from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX
+from shared.pipeline.poller import PollSummary, poll_once
 from shared.settings import AppSettings
 from shared.speech import SpeechSettings
 

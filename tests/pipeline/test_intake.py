@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from shared.intake import IntakeStatus, audio_display_name, handle_audio_blob
-from shared.ledger import SourceRef, SourceState
+from shared.pipeline.intake import IntakeStatus, audio_display_name, handle_audio_blob
+from shared.pipeline.ledger.keys import SourceRef
+from shared.pipeline.ledger.records import SourceState
 from tests.pipeline.conftest import FIXTURES, Pipeline
 
 

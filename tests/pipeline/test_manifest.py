@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.ledger import SourceState
-from shared.manifest import ManifestStatus, handle_manifest_blob
+from shared.pipeline.ledger.records import SourceState
+from shared.pipeline.manifest import ManifestStatus, handle_manifest_blob
 from tests.pipeline.conftest import SENTENCES, Pipeline
 from tests.pipeline.test_poller import transcript_wer
 

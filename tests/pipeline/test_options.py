@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.options import OptionsError, build_request, options_from_metadata
+from shared.pipeline.options import OptionsError, build_request, options_from_metadata
 from shared.settings import AppSettings
 from shared.speech.models import ProfanityFilterMode, PunctuationMode
 

@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from local.emulator.asr.wer import word_error_rate
-from shared.intake import IntakeOutcome, IntakeStatus, handle_audio_blob
-from shared.ledger import SourceKind, SourceRef, SourceState
-from shared.poller import poll_once
+from shared.pipeline.intake import IntakeOutcome, IntakeStatus, handle_audio_blob
+from shared.pipeline.ledger.keys import SourceRef
+from shared.pipeline.ledger.records import SourceKind, SourceState
+from shared.pipeline.poller import poll_once
 from shared.speech.errors import NotFoundError
 from tests.pipeline.conftest import SENTENCES, Pipeline
 

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.speech.auth import EntraAuth, IssuedTokenAuth, KeyAuth, Surface
+from shared.speech.auth import EntraAuth, KeyAuth, Surface
 from shared.speech.endpoints import SpeechEndpoints
 from shared.speech.errors import AuthenticationError
+from shared.speech.issued_token import IssuedTokenAuth
 from shared.speech.pipeline import Pipeline
 from shared.speech.short_audio import ShortAudioClient
 from tests.support.scripted import Recorded, Reply

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from shared.config import SettingsError, load_settings
-from shared.speech.auth import EntraAuth, IssuedTokenAuth, KeyAuth
+from shared.speech.auth import EntraAuth, KeyAuth
 from shared.speech.config import AuthMode, SpeechClients, SpeechSettings
 from shared.speech.endpoints import Cloud
+from shared.speech.issued_token import IssuedTokenAuth
 from tests.speech.test_auth import SyncCredential
 
 KEY = "00112233445566778899aabbccddeeff"

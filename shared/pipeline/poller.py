@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from shared.intake import recover_audio, utcnow
-from shared.ledger import (
+from shared.pipeline.clock import utcnow
+from shared.pipeline.intake import recover_audio
+from shared.pipeline.ledger.records import (
     TERMINAL_STATES,
     JobRecord,
     JobSource,
@@ -44,9 +45,10 @@ from shared.ledger import (
     SourceState,
     source_fields,
 )
-from shared.manifest import recover_manifest
+from shared.pipeline.manifest import recover_manifest
+from shared.pipeline.reports import report_path, write_error_report
+from shared.redact import get_logger, redact
 from shared.render import to_srt, to_text, to_vtt
-from shared.reports import report_path, write_error_report
 from shared.speech.errors import NotFoundError, RateLimitError, SpeechError
 from shared.speech.models import (
     FileKind,
@@ -56,7 +58,6 @@ from shared.speech.models import (
     TranscriptionReport,
     TranscriptionResult,
 )
-from shared.speech.redact import get_logger, redact
 from shared.speech.retry import RetryPolicy
 
 if TYPE_CHECKING:

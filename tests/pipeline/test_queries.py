@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.intake import IntakeStatus, handle_audio_blob
-from shared.ledger import SourceState
-from shared.status import get_transcription, list_transcriptions
+from shared.pipeline.intake import IntakeStatus, handle_audio_blob
+from shared.pipeline.ledger.records import SourceState
+from shared.pipeline.queries import get_transcription, list_transcriptions
 from tests.pipeline.conftest import Pipeline
 
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from shared.ledger import SourceRecord, SourceState
-from shared.reports import ERROR_SUFFIX
+from shared.pipeline.ledger.records import SourceRecord, SourceState
+from shared.pipeline.reports import ERROR_SUFFIX
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext

@@ -1,8 +1,4 @@
-"""``GET /api/transcriptions[/{path}]`` and ``GET /api/health`` over the ledger.
-
-Thin HTTP wrappers around :mod:`shared.status`: query parameters in, JSON out, every bad
-argument a 400 in the API's error shape.
-"""
+"""``GET /api/health``: settings valid and the ledger reachable, JSON either way."""
 
 from __future__ import annotations
 
@@ -10,63 +6,16 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shared.http.params import integer, one
 from shared.http.problems import ApiProblem
-from shared.speech.redact import get_logger
+from shared.redact import get_logger
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
 
-_log = get_logger("shared.http.status")
+_log = get_logger(__name__)
 _PROBE_JOB_ID = "00000000-0000-0000-0000-000000000000"
-
-
-def _bad_argument(exc: ValueError) -> ApiProblem:
-    return ApiProblem(400, "InvalidParameter", str(exc))
-
-
-async def list_transcriptions(request: Request, ctx: AppContext) -> Response:
-    """One page of the ledger: ``state``, ``prefix``, ``container``, ``limit``, ``continuation``."""
-    from shared import status
-
-    try:
-        query = request.query_params
-        limit = integer("limit", one(query, "limit"), minimum=1, maximum=status.MAX_PAGE_SIZE)
-        page = await status.list_transcriptions(
-            ctx,
-            state=one(query, "state"),
-            prefix=one(query, "prefix"),
-            container=one(query, "container"),
-            continuation=one(query, "continuation"),
-            limit=limit or status.DEFAULT_PAGE_SIZE,
-        )
-    except ApiProblem as problem:
-        return problem.response()
-    except ValueError as exc:
-        return _bad_argument(exc).response()
-    return JSONResponse(page.model_dump(mode="json", exclude_none=True))
-
-
-async def get_transcription(request: Request, ctx: AppContext, path: str) -> Response:
-    """Where one input file is: its latest version's state, outputs and history."""
-    from shared import status
-
-    try:
-        found = await status.get_transcription(
-            ctx, path, container=one(request.query_params, "container")
-        )
-    except ApiProblem as problem:
-        return problem.response()
-    except ValueError as exc:
-        return _bad_argument(exc).response()
-    if found is None:
-        return ApiProblem(
-            404, "NotFound", f"no transcription is known for {path!r}", path=path
-        ).response()
-    return JSONResponse(found.model_dump(mode="json", exclude_none=True))
 
 
 async def health(ctx: AppContext) -> Response:

@@ -45,32 +45,26 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from shared.intake import (
-    check_audio_blob,
+from shared.pipeline.checks import check_audio_blob, size_text
+from shared.pipeline.claims import (
     claim_version,
     close_vanished,
-    custom_properties,
-    display_name_for,
-    find_or_submit,
-    new_job_record,
     reject_claim,
     release_after_failure,
-    service_rejection,
-    size_text,
-    utcnow,
 )
-from shared.ledger import (
+from shared.pipeline.clock import utcnow
+from shared.pipeline.ledger.keys import SourceRef
+from shared.pipeline.ledger.records import (
     MAX_PACKED_BYTES,
     Claim,
     JobSource,
     SourceKind,
     SourceRecord,
-    SourceRef,
     SourceState,
     packed_size,
     source_fields,
 )
-from shared.options import (
+from shared.pipeline.options import (
     OptionOverrides,
     OptionsError,
     TranscriptionOptions,
@@ -78,7 +72,15 @@ from shared.options import (
     first_error,
     resolve_options,
 )
-from shared.reports import ACCEPTED_AUDIO, ACCEPTED_MANIFEST, write_error_report
+from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_MANIFEST, write_error_report
+from shared.pipeline.submission import (
+    custom_properties,
+    display_name_for,
+    find_or_submit,
+    new_job_record,
+    service_rejection,
+)
+from shared.redact import get_logger
 from shared.speech.errors import BadRequestError
 from shared.speech.models import (
     MAX_CONTENT_URLS,
@@ -87,7 +89,6 @@ from shared.speech.models import (
     LanguageIdentificationMode,
     TranscriptionRequest,
 )
-from shared.speech.redact import get_logger
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -313,7 +314,7 @@ async def handle_manifest_blob(ctx: AppContext, container: str, name: str) -> Ma
     """Bulk intake of one manifest blob (the requests-container trigger's whole job).
 
     Returns normally for every outcome the host must not retry; raises on transient
-    failures after releasing its claim, like :func:`shared.intake.handle_audio_blob`.
+    failures after releasing its claim, like :func:`shared.pipeline.intake.handle_audio_blob`.
     """
     blob = await ctx.storage.get_properties(container, name)
     if blob is None:

@@ -8,17 +8,17 @@ from urllib.parse import unquote
 
 import pytest
 
-from shared.intake import MAX_DISPLAY_NAME, audio_display_name, custom_properties
-from shared.ledger import (
+from shared.pipeline.intake import audio_display_name
+from shared.pipeline.ledger.keys import (
     MAX_KEY_PATH_UNITS,
     SourceRef,
     encode_key_part,
     key_upper_bound,
-    pack,
     path_key,
-    unpack,
 )
-from shared.manifest import PlannedFile, chunk_display_name, chunk_files, parse_manifest
+from shared.pipeline.ledger.records import pack, unpack
+from shared.pipeline.manifest import PlannedFile, chunk_display_name, chunk_files, parse_manifest
+from shared.pipeline.submission import MAX_DISPLAY_NAME, custom_properties
 
 FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 

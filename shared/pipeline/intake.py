@@ -25,42 +25,48 @@ return normally: an exception would only make the host retry a hopeless event.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from shared.audio_formats import EXTENSIONS, AudioRejected, check_audio
-from shared.ledger import (
+from shared.pipeline.checks import check_audio_blob, size_text
+from shared.pipeline.claims import (
+    claim_version,
+    close_vanished,
+    reject_claim,
+    release_after_failure,
+)
+from shared.pipeline.clock import utcnow
+from shared.pipeline.ledger.keys import SourceRef
+from shared.pipeline.ledger.records import (
     Claim,
-    JobRecord,
     JobSource,
     SourceKind,
     SourceRecord,
-    SourceRef,
     SourceState,
     source_fields,
 )
-from shared.options import OptionsError, build_request, options_from_metadata
-from shared.reports import ACCEPTED_AUDIO, ACCEPTED_METADATA, write_error_report
+from shared.pipeline.options import OptionsError, build_request, options_from_metadata
+from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_METADATA
+from shared.pipeline.submission import (
+    custom_properties,
+    display_name_for,
+    find_or_submit,
+    new_job_record,
+    service_rejection,
+)
+from shared.redact import get_logger
 from shared.speech.errors import BadRequestError
-from shared.speech.models import MAX_CUSTOM_PROPERTY_VALUE_LENGTH, TranscriptionRequest
-from shared.speech.redact import get_logger, redact
+from shared.speech.models import TranscriptionRequest
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
-    from shared.settings import AppSettings
-    from shared.storage import BlobInfo, BlobStorage
+    from shared.storage import BlobInfo
 
 _log = get_logger(__name__)
-
-#: Display names stay short enough to read in the portal and to filter on.
-MAX_DISPLAY_NAME = 200
-DISPLAY_PREFIX = "stt:"
 
 
 class IntakeStatus(StrEnum):
@@ -96,200 +102,11 @@ class IntakeOutcome:
     report: str | None = None
 
 
-def utcnow() -> dt.datetime:
-    """The current time, timezone-aware (UTC)."""
-    return dt.datetime.now(dt.UTC)
-
-
-def display_name_for(kind: str, identity: str, label: str) -> str:
-    """``stt:<hash> <label>``: deterministic per request, unique by the hash, readable.
-
-    ``identity`` is everything that makes the request what it is (container, path, ETag,
-    chunk); ``label`` is what a person reads, shortened from the left when too long (the
-    end of a path says most).
-    """
-    digest = hashlib.sha256(f"{kind}\n{identity}".encode()).hexdigest()[:16]
-    head = f"{DISPLAY_PREFIX}{digest} "
-    room = MAX_DISPLAY_NAME - len(head)
-    if len(label) > room:
-        label = "…" + label[-(room - 1) :]
-    return head + label
-
-
 def audio_display_name(ref: SourceRef) -> str:
     """The display name of the job for one uploaded blob version."""
     return display_name_for(
         "audio", f"{ref.container}\n{ref.path}\n{ref.etag}", f"{ref.container}/{ref.path}"
     )
-
-
-def custom_properties(**values: str) -> dict[str, str]:
-    """Job custom properties within the service's limits (values cut to 256 characters)."""
-    limit = MAX_CUSTOM_PROPERTY_VALUE_LENGTH
-    return {
-        key: (value if len(value) <= limit else "…" + value[-(limit - 1) :])
-        for key, value in values.items()
-        if value
-    }
-
-
-def size_text(size: int) -> str:
-    """A byte count for people: GiB, MiB or bytes."""
-    if size >= 1024**3:
-        return f"{size / 1024**3:.2f} GiB"
-    if size >= 1024**2:
-        return f"{size / 1024**2:.1f} MiB"
-    return f"{size} bytes"
-
-
-async def check_audio_blob(
-    storage: BlobStorage, blob: BlobInfo, *, max_bytes: int
-) -> AudioRejected | None:
-    """Why ``blob`` is not acceptable audio, or None when it is.
-
-    Name and size are judged first, so a wrong file costs no read at all; only then are
-    the first bytes of exactly this version read.
-    """
-    extension = PurePosixPath(blob.name).suffix.lower()
-    if extension not in EXTENSIONS or blob.size <= 0:
-        try:
-            check_audio(blob.name, blob.size, b"")
-        except AudioRejected as rejected:
-            return rejected
-    if blob.size > max_bytes:
-        return AudioRejected(
-            "FileTooLarge",
-            f"the file is {size_text(blob.size)}; the limit is {size_text(max_bytes)}",
-        )
-    head = await storage.read_head(blob)
-    try:
-        check_audio(blob.name, blob.size, head)
-    except AudioRejected as rejected:
-        return rejected
-    return None
-
-
-async def find_or_submit(
-    ctx: AppContext,
-    display_name: str,
-    make_request: Callable[[], Awaitable[TranscriptionRequest]],
-    *,
-    recovering: bool,
-) -> tuple[str, bool]:
-    """The id of the job named ``display_name``: an existing one, else a new submission.
-
-    Returns ``(job id, reused)``. With ``recovering`` (the claim was taken over from an
-    attempt that failed or vanished) the job is looked up first: an attempt that died
-    after submitting and before recording is adopted, never submitted twice. A fresh claim
-    proves no attempt submitted before it, so it skips the lookup and its quota cost.
-    """
-    if recovering:
-        async for job in ctx.speech.batch.find_transcriptions(display_name):
-            if job.id and job.display_name == display_name:
-                _log.info("found job %s for %s: adopting it", job.id, display_name)
-                return job.id, True
-    request = await make_request()
-    job = await ctx.speech.batch.submit_transcription(request)
-    assert job.id is not None  # submit_transcription raises when the service gave no id
-    return job.id, False
-
-
-def service_rejection(exc: BadRequestError) -> tuple[str, str]:
-    """(code, message) for a request the service refused as invalid."""
-    return exc.inner_code or exc.code or "BadRequest", exc.message
-
-
-def transient_reason(exc: BaseException) -> tuple[str, str]:
-    """(code, message) recorded on a released claim: why the attempt failed."""
-    return "IntakeError", redact(f"{type(exc).__name__}: {exc}")[:1000]
-
-
-async def release_after_failure(ctx: AppContext, claim: Claim, exc: BaseException) -> None:
-    """Release ``claim`` so the retry of this event can proceed; never raises."""
-    code, message = transient_reason(exc)
-    try:
-        await ctx.ledger.release_claim(claim, now=utcnow(), code=code, message=message)
-    except Exception:  # the claim then goes stale and is taken over later instead
-        _log.warning("could not release the claim of %s", claim.record.ref.display)
-
-
-async def reject_claim(
-    ctx: AppContext,
-    claim: Claim,
-    *,
-    now: dt.datetime,
-    code: str,
-    message: str,
-    accepted: str | None,
-    output_base: str,
-    status: Literal["Rejected", "Failed"] = "Rejected",
-    manifest: str | None = None,
-) -> str:
-    """Write the error report, then resolve the claim as Rejected (or Failed).
-
-    The report comes first: should the ledger write fail, the retry writes the same
-    report again and resolves the claim then.
-    """
-    ref = claim.record.ref
-    output_container = ctx.settings.output_container
-    report = await write_error_report(
-        ctx.storage,
-        output_base=output_base,
-        container=ref.container,
-        path=ref.path,
-        etag=ref.etag,
-        status=status,
-        code=code,
-        message=message,
-        accepted=accepted,
-        manifest=manifest,
-        now=now,
-    )
-    await ctx.ledger.resolve_claim(
-        claim,
-        source_fields(
-            state=SourceState(status),
-            now=now,
-            error_code=code,
-            error_message=message,
-            report_path=report,
-            output_container=output_container,
-            output_base=output_base,
-        ),
-    )
-    _log.info("%s %s: %s (%s)", status.lower(), ref.display, code, message)
-    return report
-
-
-async def claim_version(
-    ctx: AppContext,
-    ref: SourceRef,
-    kind: SourceKind,
-    *,
-    now: dt.datetime,
-    extra: Mapping[str, Any] | None = None,
-) -> Claim | None:
-    """Claim one source version with the app's staleness and attempt limits; None = taken."""
-    return await ctx.ledger.claim_source(
-        ref,
-        kind=kind,
-        now=now,
-        stale_after=dt.timedelta(minutes=ctx.settings.intake_stale_minutes),
-        max_attempts=ctx.settings.intake_max_attempts,
-        extra=extra,
-    )
-
-
-async def close_vanished(
-    ctx: AppContext, claim: Claim, *, deleted: bool, message: str, now: dt.datetime
-) -> str:
-    """Mark a claimed version whose blob was deleted or overwritten Failed; its code."""
-    code = "SourceDeleted" if deleted else "SourceChanged"
-    await ctx.ledger.resolve_claim(
-        claim,
-        source_fields(state=SourceState.FAILED, now=now, error_code=code, error_message=message),
-    )
-    return code
 
 
 async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> IntakeOutcome:
@@ -437,30 +254,6 @@ async def _process(
     _log.info("%s -> job %s%s", ref.display, job_id, " (adopted)" if reused else "")
     return outcome(
         IntakeStatus.SUBMITTED, job_id=job_id, display_name=display_name, reused_job=reused
-    )
-
-
-def new_job_record(
-    settings: AppSettings,
-    *,
-    job_id: str,
-    display_name: str,
-    kind: SourceKind,
-    sources: list[JobSource],
-    now: dt.datetime,
-    manifest: str | None = None,
-) -> JobRecord:
-    """The ledger row of a job just submitted: first poll after the minimum interval."""
-    return JobRecord(
-        job_id=job_id,
-        display_name=display_name,
-        kind=kind,
-        submitted_at=now,
-        next_poll_at=now + dt.timedelta(seconds=settings.poll_min_interval_seconds),
-        poll_interval_seconds=settings.poll_min_interval_seconds,
-        sources=sources,
-        output_container=settings.output_container,
-        manifest=manifest,
     )
 
 

@@ -1,4 +1,4 @@
-"""HTTP: where is my file? Transcription status from the ledger, and a health check."""
+"""HTTP: where is my file? Transcription status from the ledger."""
 
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
@@ -11,7 +11,7 @@ bp = func.Blueprint()
 async def transcriptions(req: Request) -> Response:
     """``GET /api/transcriptions?state=&prefix=``: a page of known input files."""
     from shared.http.context import with_context
-    from shared.http.status import list_transcriptions
+    from shared.http.transcriptions import list_transcriptions
 
     return await with_context(lambda ctx: list_transcriptions(req, ctx))
 
@@ -21,18 +21,7 @@ async def transcriptions(req: Request) -> Response:
 async def transcription(req: Request) -> Response:
     """``GET /api/transcriptions/{path}``: one input file's state, outputs and history."""
     from shared.http.context import with_context
-    from shared.http.status import get_transcription
+    from shared.http.transcriptions import get_transcription
 
     path = req.path_params.get("path", "")
     return await with_context(lambda ctx: get_transcription(req, ctx, path))
-
-
-@bp.function_name("health")
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-async def health(req: Request) -> Response:
-    """``GET /api/health``: settings valid and the ledger reachable (503 JSON otherwise)."""
-    from shared.http.context import with_context
-    from shared.http.status import health as check
-    from shared.http.status import unavailable
-
-    return await with_context(check, unavailable=unavailable)

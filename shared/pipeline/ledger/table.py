@@ -1,479 +1,45 @@
-"""The job ledger: which blob version became which Speech job, on Azure Table Storage.
-
-Layout (one table, ``settings.ledger_table``)::
-
-    PartitionKey     RowKey                                  what
-    src|<container>  <enc(path)>|<enc(etag)>[|m<origin>]     one source blob version (+ request)
-    active           job|<job id>                            a job still being polled
-    active           claim|<hash of the source keys>         a claim not yet resolved
-
-* **Source rows** are permanent: the history the status API reads. ``enc`` percent-encodes
-  the characters Table Storage forbids in keys (``/ \\ # ?``, control characters) plus ``%``
-  and the separator ``|``, one character at a time, so the encoded form of a path prefix is
-  a prefix of the encoded path and prefix queries are key-range scans. The raw path is a
-  property. Paths too long for a key keep their first :data:`MAX_KEY_PATH_UNITS` units and a
-  hash. A file named by a manifest gets ``|m<hash of the manifest version>``: the same
-  audio asked for again by a manifest (another destination, other options) is another
-  request, not a duplicate of the per-file upload.
-* **The ``active`` partition** holds only what is in flight: job rows from submission until
-  the poller has finished them (then they are deleted; the source rows keep the record),
-  and an index row per open claim so the poller can find abandoned claims without
-  scanning every source row ever written.
-
-Every write is conditional: create-if-absent, or merge with the ETag read before
-(``MatchConditions.IfNotModified``), so two instances can never both act on one row.
-The sync SDK runs in worker threads and is imported lazily (cold start).
-"""
+"""Table access: every ledger read and conditional write (async over the sync client)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import hashlib
-import json
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from shared.speech.redact import get_logger
+from shared.pipeline.ledger.keys import (
+    ACTIVE_PARTITION,
+    CLAIM_PREFIX,
+    JOB_PREFIX,
+    KEY_SEPARATOR,
+    MAX_KEY_PATH_UNITS,
+    SourceRef,
+    clip_units,
+    digest,
+    encode_key_part,
+    key_upper_bound,
+    path_key,
+    source_partition,
+    utf16_units,
+)
+from shared.pipeline.ledger.records import (
+    TERMINAL_STATES,
+    Claim,
+    ClaimIndex,
+    JobRecord,
+    SourceKind,
+    SourceRecord,
+    SourceState,
+    as_utc,
+    clip_message,
+    pack,
+)
+from shared.redact import get_logger
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 _log = get_logger(__name__)
-
-ACTIVE_PARTITION = "active"
-SOURCE_PARTITION_PREFIX = "src|"
-JOB_PREFIX = "job|"
-CLAIM_PREFIX = "claim|"
-#: Separator inside source row keys; encoded wherever it occurs in a path or ETag.
-KEY_SEPARATOR = "|"
-#: Table Storage keys are at most 1 KiB of UTF-16 (512 units); the path gets this much.
-MAX_KEY_PATH_UNITS = 400
-#: Longest error message kept on a row (string properties may hold 32 K characters).
-MAX_MESSAGE_CHARS = 4000
-#: Binary properties hold at most 64 KiB; packed lists are split into chunks of this size.
-_CHUNK_BYTES = 60_000
-#: An entity may hold 1 MiB; packed data is kept well below, beside the other properties.
-MAX_PACKED_BYTES = 800_000
-
-_KEY_ESCAPES = frozenset("/\\#?%|")
-
-
-class SourceState(StrEnum):
-    """Where a source blob version is in the pipeline."""
-
-    #: Claimed by an intake; no job recorded yet.
-    RECEIVED = "Received"
-    #: A Speech job holds it (``JobId``).
-    SUBMITTED = "Submitted"
-    #: Outputs written.
-    SUCCEEDED = "Succeeded"
-    #: The job or this file failed, got stuck or vanished; an error report says why.
-    FAILED = "Failed"
-    #: Not accepted (not audio, too large, bad options or manifest); an error report says why.
-    REJECTED = "Rejected"
-
-
-TERMINAL_STATES = frozenset({SourceState.SUCCEEDED, SourceState.FAILED, SourceState.REJECTED})
-
-
-class SourceKind(StrEnum):
-    """What a source row stands for."""
-
-    AUDIO = "audio"
-    MANIFEST = "manifest"
-    MANIFEST_FILE = "manifest-file"
-
-
-# ----------------------------------------------------------------------------------- keys
-
-
-def encode_key_part(text: str) -> str:
-    """``text`` safe inside a Table Storage key; char-wise, so prefixes stay prefixes."""
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in _KEY_ESCAPES or code < 0x20 or 0x7F <= code <= 0x9F:
-            out.append("".join(f"%{byte:02X}" for byte in char.encode("utf-8")))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def _utf16_units(text: str) -> int:
-    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
-
-
-def _clip_units(text: str, units: int) -> str:
-    used = 0
-    for index, char in enumerate(text):
-        used += 2 if ord(char) > 0xFFFF else 1
-        if used > units:
-            return text[:index]
-    return text
-
-
-def _digest(text: str, length: int) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
-
-
-def path_key(path: str) -> str:
-    """The key form of a blob path: encoded, and clipped with a hash when too long."""
-    encoded = encode_key_part(path)
-    if _utf16_units(encoded) <= MAX_KEY_PATH_UNITS:
-        return encoded
-    return f"{_clip_units(encoded, MAX_KEY_PATH_UNITS)}~{_digest(path, 24)}"
-
-
-def source_partition(container: str) -> str:
-    """Partition of the source rows of one container."""
-    return f"{SOURCE_PARTITION_PREFIX}{container}"
-
-
-def key_upper_bound(prefix: str) -> str:
-    """The smallest string greater than every string that starts with ``prefix``."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    """One source blob version, as one request: container, path, ETag and origin.
-
-    ``origin`` is empty for a blob uploaded on its own, and identifies the manifest
-    version for a file a manifest names.
-    """
-
-    container: str
-    path: str
-    etag: str
-    origin: str = ""
-
-    @property
-    def partition_key(self) -> str:
-        """``src|<container>``."""
-        return source_partition(self.container)
-
-    @property
-    def row_key(self) -> str:
-        """``<enc(path)>|<enc(etag)>`` plus ``|m<hash>`` for manifest-origin requests."""
-        key = f"{path_key(self.path)}{KEY_SEPARATOR}{encode_key_part(self.etag)}"
-        if self.origin:
-            key += f"{KEY_SEPARATOR}m{_digest(self.origin, 16)}"
-        return key
-
-    @property
-    def display(self) -> str:
-        """``container/path@etag`` for logs and reports."""
-        return f"{self.container}/{self.path}@{self.etag}"
-
-
-# -------------------------------------------------------------------------------- records
-
-
-def _as_utc(value: Any) -> dt.datetime | None:
-    if not isinstance(value, dt.datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _clip_message(message: str | None) -> str:
-    text = message or ""
-    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
-
-
-def pack(value: Any, name: str) -> dict[str, bytes]:
-    """``value`` as compressed JSON in binary properties ``<name>0``, ``<name>1``, ..."""
-    data = zlib.compress(json.dumps(value, separators=(",", ":")).encode("utf-8"), 6)
-    if len(data) > MAX_PACKED_BYTES:
-        raise ValueError(f"{name} is {len(data)} bytes packed; a row holds {MAX_PACKED_BYTES}")
-    chunks = [data[i : i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
-    return {f"{name}{index}": chunk for index, chunk in enumerate(chunks)}
-
-
-def packed_size(value: Any) -> int:
-    """Bytes :func:`pack` would store for ``value``."""
-    return len(zlib.compress(json.dumps(value, separators=(",", ":")).encode("utf-8"), 6))
-
-
-def unpack(entity: Mapping[str, Any], name: str) -> Any:
-    """The value :func:`pack` stored under ``name``; None when there is none."""
-    chunks = []
-    index = 0
-    while f"{name}{index}" in entity:
-        chunk = entity[f"{name}{index}"]
-        chunks.append(base64.b64decode(chunk) if isinstance(chunk, str) else bytes(chunk))
-        index += 1
-    if not chunks or not any(chunks):
-        return None
-    return json.loads(zlib.decompress(b"".join(chunks)))
-
-
-@dataclass
-class SourceRecord:
-    """A source row as read from the ledger (``row_etag`` is the entity's ETag)."""
-
-    ref: SourceRef
-    kind: SourceKind
-    state: SourceState
-    row_etag: str
-    received_at: dt.datetime | None = None
-    claimed_at: dt.datetime | None = None
-    claim_released: bool = False
-    attempts: int = 0
-    submitted_at: dt.datetime | None = None
-    completed_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
-    size: int | None = None
-    job_id: str | None = None
-    display_name: str | None = None
-    options: dict[str, Any] | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    report_path: str | None = None
-    output_container: str | None = None
-    output_base: str | None = None
-    outputs: list[str] = field(default_factory=list)
-    manifest: str | None = None
-    destination_prefix: str | None = None
-    job_ids: list[str] = field(default_factory=list)
-    file_count: int | None = None
-    rejected_count: int | None = None
-    #: For a manifest row: the resolved file list, fixed by the first attempt.
-    plan: Any = None
-
-    @classmethod
-    def from_entity(cls, entity: Mapping[str, Any]) -> SourceRecord:
-        """Parse a source entity."""
-        meta = getattr(entity, "metadata", {}) or {}
-
-        def text(name: str) -> str | None:
-            value = entity.get(name)
-            return str(value) if value not in (None, "") else None
-
-        def listed(name: str) -> list[str]:
-            raw = entity.get(name)
-            return [str(item) for item in json.loads(raw)] if raw else []
-
-        options = entity.get("Options")
-        return cls(
-            ref=SourceRef(
-                container=str(entity["Container"]),
-                path=str(entity["Path"]),
-                etag=str(entity["ETag"]),
-                origin=str(entity.get("Origin") or ""),
-            ),
-            kind=SourceKind(entity.get("Kind") or SourceKind.AUDIO),
-            state=SourceState(entity["State"]),
-            row_etag=str(meta.get("etag") or ""),
-            received_at=_as_utc(entity.get("ReceivedAt")),
-            claimed_at=_as_utc(entity.get("ClaimedAt")),
-            claim_released=bool(entity.get("ClaimReleased")),
-            attempts=int(entity.get("Attempts") or 0),
-            submitted_at=_as_utc(entity.get("SubmittedAt")),
-            completed_at=_as_utc(entity.get("CompletedAt")),
-            updated_at=_as_utc(entity.get("UpdatedAt")),
-            size=int(entity["Size"]) if entity.get("Size") is not None else None,
-            job_id=text("JobId"),
-            display_name=text("DisplayName"),
-            options=json.loads(options) if options else None,
-            error_code=text("ErrorCode"),
-            error_message=text("ErrorMessage"),
-            report_path=text("ReportPath"),
-            output_container=text("OutputContainer"),
-            output_base=text("OutputBase"),
-            outputs=listed("Outputs"),
-            manifest=text("Manifest"),
-            destination_prefix=text("DestinationPrefix"),
-            job_ids=listed("JobIds"),
-            file_count=int(entity["FileCount"]) if entity.get("FileCount") is not None else None,
-            rejected_count=(
-                int(entity["RejectedCount"]) if entity.get("RejectedCount") is not None else None
-            ),
-            plan=unpack(entity, "Plan"),
-        )
-
-
-def source_fields(
-    *,
-    state: SourceState | None = None,
-    now: dt.datetime | None = None,
-    job_id: str | None = None,
-    display_name: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    error_code: str | None = None,
-    error_message: str | None = None,
-    report_path: str | None = None,
-    output_container: str | None = None,
-    output_base: str | None = None,
-    outputs: list[str] | None = None,
-) -> dict[str, Any]:
-    """Properties to merge into a source row; None leaves a property unchanged.
-
-    Error fields are written together: giving ``error_code`` also overwrites the message.
-    """
-    changes: dict[str, Any] = {}
-    if state is not None:
-        changes["State"] = state.value
-    if now is not None:
-        changes["UpdatedAt"] = now
-        if state is SourceState.SUBMITTED:
-            changes["SubmittedAt"] = now
-        elif state in TERMINAL_STATES:
-            changes["CompletedAt"] = now
-    if job_id is not None:
-        changes["JobId"] = job_id
-    if display_name is not None:
-        changes["DisplayName"] = display_name
-    if options is not None:
-        changes["Options"] = json.dumps(dict(options), sort_keys=True)
-    if error_code is not None:
-        changes["ErrorCode"] = error_code
-        changes["ErrorMessage"] = _clip_message(error_message)
-    if report_path is not None:
-        changes["ReportPath"] = report_path
-    if output_container is not None:
-        changes["OutputContainer"] = output_container
-    if output_base is not None:
-        changes["OutputBase"] = output_base
-    if outputs is not None:
-        changes["Outputs"] = json.dumps(outputs)
-    return changes
-
-
-@dataclass(frozen=True)
-class JobSource:
-    """One input of a job: how to recognise its result and where its row and outputs are."""
-
-    #: The blob URL without its query (what the service reports as the result's source).
-    url: str
-    container: str
-    path: str
-    etag: str
-    origin: str
-    #: Output blob name without extension: ``<destination prefix><path>``.
-    output_base: str
-
-    @property
-    def ref(self) -> SourceRef:
-        """The ledger key of this source."""
-        return SourceRef(self.container, self.path, self.etag, self.origin)
-
-    def to_json(self) -> list[str]:
-        """Compact form for the job row."""
-        return [self.url, self.container, self.path, self.etag, self.origin, self.output_base]
-
-    @classmethod
-    def from_json(cls, item: list[str]) -> JobSource:
-        """Inverse of :meth:`to_json`."""
-        url, container, path, etag, origin, output_base = item
-        return cls(url, container, path, etag, origin, output_base)
-
-
-@dataclass
-class JobRecord:
-    """A job row: a submitted Speech job the poller follows until it is finished."""
-
-    job_id: str
-    display_name: str
-    kind: SourceKind
-    submitted_at: dt.datetime
-    next_poll_at: dt.datetime
-    poll_interval_seconds: float
-    sources: list[JobSource]
-    output_container: str
-    last_status: str = "NotStarted"
-    polls: int = 0
-    errors: int = 0
-    last_error: str | None = None
-    last_polled_at: dt.datetime | None = None
-    manifest: str | None = None
-    row_etag: str = ""
-
-    @property
-    def row_key(self) -> str:
-        """``job|<id>``."""
-        return f"{JOB_PREFIX}{self.job_id}"
-
-    def to_entity(self) -> dict[str, Any]:
-        """The full entity for creation."""
-        entity: dict[str, Any] = {
-            "PartitionKey": ACTIVE_PARTITION,
-            "RowKey": self.row_key,
-            "JobId": self.job_id,
-            "DisplayName": self.display_name,
-            "Kind": self.kind.value,
-            "State": "Active",
-            "SubmittedAt": self.submitted_at,
-            "NextPollAt": self.next_poll_at,
-            "PollIntervalSeconds": float(self.poll_interval_seconds),
-            "LastStatus": self.last_status,
-            "Polls": self.polls,
-            "Errors": self.errors,
-            "SourceCount": len(self.sources),
-            "OutputContainer": self.output_container,
-        }
-        if self.manifest:
-            entity["Manifest"] = self.manifest
-        entity.update(pack([s.to_json() for s in self.sources], "Sources"))
-        return entity
-
-    @classmethod
-    def from_entity(cls, entity: Mapping[str, Any]) -> JobRecord:
-        """Parse a job entity."""
-        meta = getattr(entity, "metadata", {}) or {}
-        submitted = _as_utc(entity.get("SubmittedAt")) or dt.datetime.now(dt.UTC)
-        return cls(
-            job_id=str(entity["JobId"]),
-            display_name=str(entity.get("DisplayName") or ""),
-            kind=SourceKind(entity.get("Kind") or SourceKind.AUDIO),
-            submitted_at=submitted,
-            next_poll_at=_as_utc(entity.get("NextPollAt")) or submitted,
-            poll_interval_seconds=float(entity.get("PollIntervalSeconds") or 0.0),
-            sources=[JobSource.from_json(item) for item in unpack(entity, "Sources") or []],
-            output_container=str(entity.get("OutputContainer") or ""),
-            last_status=str(entity.get("LastStatus") or "NotStarted"),
-            polls=int(entity.get("Polls") or 0),
-            errors=int(entity.get("Errors") or 0),
-            last_error=str(entity["LastError"]) if entity.get("LastError") else None,
-            last_polled_at=_as_utc(entity.get("LastPolledAt")),
-            manifest=str(entity["Manifest"]) if entity.get("Manifest") else None,
-            row_etag=str(meta.get("etag") or ""),
-        )
-
-
-@dataclass
-class Claim:
-    """This invocation's hold on a source row (state ``Received``) until it resolves it."""
-
-    record: SourceRecord
-    #: True when an abandoned or released claim was taken over (an earlier attempt may
-    #: have submitted a job before it failed).
-    takeover: bool
-    #: ``intake_max_attempts`` when the claim was made.
-    max_attempts: int
-
-    @property
-    def exhausted(self) -> bool:
-        """True when this attempt is beyond the allowed number: give up, do not retry."""
-        return self.record.attempts > self.max_attempts
-
-
-@dataclass(frozen=True)
-class ClaimIndex:
-    """An ``active`` row pointing at a source row whose claim is not resolved yet."""
-
-    row_key: str
-    row_etag: str
-    partition: str
-    source_row: str
-    kind: SourceKind
-    container: str
-    path: str
-    claimed_at: dt.datetime | None
 
 
 # --------------------------------------------------------------------------------- ledger
@@ -661,7 +227,7 @@ class Ledger:
                 "ClaimReleased": True,
                 "UpdatedAt": now,
                 "ErrorCode": code,
-                "ErrorMessage": _clip_message(message),
+                "ErrorMessage": clip_message(message),
             },
         )
 
@@ -767,9 +333,9 @@ class Ledger:
         clip_prefix = False
         if prefix:
             encoded = encode_key_part(prefix)
-            if _utf16_units(encoded) > MAX_KEY_PATH_UNITS:
+            if utf16_units(encoded) > MAX_KEY_PATH_UNITS:
                 # Keys keep only the start of very long paths: range on that, filter exactly.
-                encoded = _clip_units(encoded, MAX_KEY_PATH_UNITS)
+                encoded = clip_units(encoded, MAX_KEY_PATH_UNITS)
                 clip_prefix = True
             clauses.append("RowKey ge @lo and RowKey lt @hi")
             parameters.update(lo=encoded, hi=key_upper_bound(encoded))
@@ -804,7 +370,7 @@ class Ledger:
 
     @staticmethod
     def _claim_row(record: SourceRecord) -> str:
-        return f"{CLAIM_PREFIX}{_digest(record.ref.partition_key + '|' + record.ref.row_key, 40)}"
+        return f"{CLAIM_PREFIX}{digest(record.ref.partition_key + '|' + record.ref.row_key, 40)}"
 
     async def _ensure_claim_index(self, record: SourceRecord) -> None:
         """Create the claim's index row unless it exists (create-if-absent, like all writes).
@@ -854,7 +420,7 @@ class Ledger:
                 kind=SourceKind(e.get("Kind") or SourceKind.AUDIO),
                 container=str(e["Container"]),
                 path=str(e["Path"]),
-                claimed_at=_as_utc(e.get("ClaimedAt")),
+                claimed_at=as_utc(e.get("ClaimedAt")),
             )
             for e in entities
         ]

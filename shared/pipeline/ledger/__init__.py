@@ -1,0 +1,29 @@
+"""The job ledger: which blob version became which Speech job, on Azure Table Storage.
+
+Layout (one table, ``settings.ledger_table``)::
+
+    PartitionKey     RowKey                                  what
+    src|<container>  <enc(path)>|<enc(etag)>[|m<origin>]     one source blob version (+ request)
+    active           job|<job id>                            a job still being polled
+    active           claim|<hash of the source keys>         a claim not yet resolved
+
+* **Source rows** are permanent: the history the status API reads. ``enc`` percent-encodes
+  the characters Table Storage forbids in keys (``/ \\ # ?``, control characters) plus ``%``
+  and the separator ``|``, one character at a time, so the encoded form of a path prefix is
+  a prefix of the encoded path and prefix queries are key-range scans. The raw path is a
+  property. Paths too long for a key keep their first :data:`MAX_KEY_PATH_UNITS` units and a
+  hash. A file named by a manifest gets ``|m<hash of the manifest version>``: the same
+  audio asked for again by a manifest (another destination, other options) is another
+  request, not a duplicate of the per-file upload.
+* **The ``active`` partition** holds only what is in flight: job rows from submission until
+  the poller has finished them (then they are deleted; the source rows keep the record),
+  and an index row per open claim so the poller can find abandoned claims without
+  scanning every source row ever written.
+
+Every write is conditional: create-if-absent, or merge with the ETag read before
+(``MatchConditions.IfNotModified``), so two instances can never both act on one row.
+The sync SDK runs in worker threads and is imported lazily (cold start).
+
+Modules: :mod:`~.keys` (partitions, row keys, encoding), :mod:`~.records` (typed rows and
+their storage form), :mod:`~.table` (the :class:`Ledger`: reads and conditional writes).
+"""

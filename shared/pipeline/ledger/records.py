@@ -1,0 +1,351 @@
+"""Typed ledger records: what a source row and a job row hold, and how they are stored."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX, SourceRef
+
+MAX_MESSAGE_CHARS = 4000
+#: Binary properties hold at most 64 KiB; packed lists are split into chunks of this size.
+_CHUNK_BYTES = 60_000
+#: An entity may hold 1 MiB; packed data is kept well below, beside the other properties.
+MAX_PACKED_BYTES = 800_000
+
+
+class SourceState(StrEnum):
+    """Where a source blob version is in the pipeline."""
+
+    #: Claimed by an intake; no job recorded yet.
+    RECEIVED = "Received"
+    #: A Speech job holds it (``JobId``).
+    SUBMITTED = "Submitted"
+    #: Outputs written.
+    SUCCEEDED = "Succeeded"
+    #: The job or this file failed, got stuck or vanished; an error report says why.
+    FAILED = "Failed"
+    #: Not accepted (not audio, too large, bad options or manifest); an error report says why.
+    REJECTED = "Rejected"
+
+
+TERMINAL_STATES = frozenset({SourceState.SUCCEEDED, SourceState.FAILED, SourceState.REJECTED})
+
+
+class SourceKind(StrEnum):
+    """What a source row stands for."""
+
+    AUDIO = "audio"
+    MANIFEST = "manifest"
+    MANIFEST_FILE = "manifest-file"
+
+
+# -------------------------------------------------------------------------------- records
+
+
+def as_utc(value: Any) -> dt.datetime | None:
+    if not isinstance(value, dt.datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def clip_message(message: str | None) -> str:
+    text = message or ""
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def pack(value: Any, name: str) -> dict[str, bytes]:
+    """``value`` as compressed JSON in binary properties ``<name>0``, ``<name>1``, ..."""
+    data = zlib.compress(json.dumps(value, separators=(",", ":")).encode("utf-8"), 6)
+    if len(data) > MAX_PACKED_BYTES:
+        raise ValueError(f"{name} is {len(data)} bytes packed; a row holds {MAX_PACKED_BYTES}")
+    chunks = [data[i : i + _CHUNK_BYTES] for i in range(0, len(data), _CHUNK_BYTES)] or [b""]
+    return {f"{name}{index}": chunk for index, chunk in enumerate(chunks)}
+
+
+def packed_size(value: Any) -> int:
+    """Bytes :func:`pack` would store for ``value``."""
+    return len(zlib.compress(json.dumps(value, separators=(",", ":")).encode("utf-8"), 6))
+
+
+def unpack(entity: Mapping[str, Any], name: str) -> Any:
+    """The value :func:`pack` stored under ``name``; None when there is none."""
+    chunks = []
+    index = 0
+    while f"{name}{index}" in entity:
+        chunk = entity[f"{name}{index}"]
+        chunks.append(base64.b64decode(chunk) if isinstance(chunk, str) else bytes(chunk))
+        index += 1
+    if not chunks or not any(chunks):
+        return None
+    return json.loads(zlib.decompress(b"".join(chunks)))
+
+
+@dataclass
+class SourceRecord:
+    """A source row as read from the ledger (``row_etag`` is the entity's ETag)."""
+
+    ref: SourceRef
+    kind: SourceKind
+    state: SourceState
+    row_etag: str
+    received_at: dt.datetime | None = None
+    claimed_at: dt.datetime | None = None
+    claim_released: bool = False
+    attempts: int = 0
+    submitted_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+    size: int | None = None
+    job_id: str | None = None
+    display_name: str | None = None
+    options: dict[str, Any] | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    report_path: str | None = None
+    output_container: str | None = None
+    output_base: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    manifest: str | None = None
+    destination_prefix: str | None = None
+    job_ids: list[str] = field(default_factory=list)
+    file_count: int | None = None
+    rejected_count: int | None = None
+    #: For a manifest row: the resolved file list, fixed by the first attempt.
+    plan: Any = None
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> SourceRecord:
+        """Parse a source entity."""
+        meta = getattr(entity, "metadata", {}) or {}
+
+        def text(name: str) -> str | None:
+            value = entity.get(name)
+            return str(value) if value not in (None, "") else None
+
+        def listed(name: str) -> list[str]:
+            raw = entity.get(name)
+            return [str(item) for item in json.loads(raw)] if raw else []
+
+        options = entity.get("Options")
+        return cls(
+            ref=SourceRef(
+                container=str(entity["Container"]),
+                path=str(entity["Path"]),
+                etag=str(entity["ETag"]),
+                origin=str(entity.get("Origin") or ""),
+            ),
+            kind=SourceKind(entity.get("Kind") or SourceKind.AUDIO),
+            state=SourceState(entity["State"]),
+            row_etag=str(meta.get("etag") or ""),
+            received_at=as_utc(entity.get("ReceivedAt")),
+            claimed_at=as_utc(entity.get("ClaimedAt")),
+            claim_released=bool(entity.get("ClaimReleased")),
+            attempts=int(entity.get("Attempts") or 0),
+            submitted_at=as_utc(entity.get("SubmittedAt")),
+            completed_at=as_utc(entity.get("CompletedAt")),
+            updated_at=as_utc(entity.get("UpdatedAt")),
+            size=int(entity["Size"]) if entity.get("Size") is not None else None,
+            job_id=text("JobId"),
+            display_name=text("DisplayName"),
+            options=json.loads(options) if options else None,
+            error_code=text("ErrorCode"),
+            error_message=text("ErrorMessage"),
+            report_path=text("ReportPath"),
+            output_container=text("OutputContainer"),
+            output_base=text("OutputBase"),
+            outputs=listed("Outputs"),
+            manifest=text("Manifest"),
+            destination_prefix=text("DestinationPrefix"),
+            job_ids=listed("JobIds"),
+            file_count=int(entity["FileCount"]) if entity.get("FileCount") is not None else None,
+            rejected_count=(
+                int(entity["RejectedCount"]) if entity.get("RejectedCount") is not None else None
+            ),
+            plan=unpack(entity, "Plan"),
+        )
+
+
+def source_fields(
+    *,
+    state: SourceState | None = None,
+    now: dt.datetime | None = None,
+    job_id: str | None = None,
+    display_name: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    report_path: str | None = None,
+    output_container: str | None = None,
+    output_base: str | None = None,
+    outputs: list[str] | None = None,
+) -> dict[str, Any]:
+    """Properties to merge into a source row; None leaves a property unchanged.
+
+    Error fields are written together: giving ``error_code`` also overwrites the message.
+    """
+    changes: dict[str, Any] = {}
+    if state is not None:
+        changes["State"] = state.value
+    if now is not None:
+        changes["UpdatedAt"] = now
+        if state is SourceState.SUBMITTED:
+            changes["SubmittedAt"] = now
+        elif state in TERMINAL_STATES:
+            changes["CompletedAt"] = now
+    if job_id is not None:
+        changes["JobId"] = job_id
+    if display_name is not None:
+        changes["DisplayName"] = display_name
+    if options is not None:
+        changes["Options"] = json.dumps(dict(options), sort_keys=True)
+    if error_code is not None:
+        changes["ErrorCode"] = error_code
+        changes["ErrorMessage"] = clip_message(error_message)
+    if report_path is not None:
+        changes["ReportPath"] = report_path
+    if output_container is not None:
+        changes["OutputContainer"] = output_container
+    if output_base is not None:
+        changes["OutputBase"] = output_base
+    if outputs is not None:
+        changes["Outputs"] = json.dumps(outputs)
+    return changes
+
+
+@dataclass(frozen=True)
+class JobSource:
+    """One input of a job: how to recognise its result and where its row and outputs are."""
+
+    #: The blob URL without its query (what the service reports as the result's source).
+    url: str
+    container: str
+    path: str
+    etag: str
+    origin: str
+    #: Output blob name without extension: ``<destination prefix><path>``.
+    output_base: str
+
+    @property
+    def ref(self) -> SourceRef:
+        """The ledger key of this source."""
+        return SourceRef(self.container, self.path, self.etag, self.origin)
+
+    def to_json(self) -> list[str]:
+        """Compact form for the job row."""
+        return [self.url, self.container, self.path, self.etag, self.origin, self.output_base]
+
+    @classmethod
+    def from_json(cls, item: list[str]) -> JobSource:
+        """Inverse of :meth:`to_json`."""
+        url, container, path, etag, origin, output_base = item
+        return cls(url, container, path, etag, origin, output_base)
+
+
+@dataclass
+class JobRecord:
+    """A job row: a submitted Speech job the poller follows until it is finished."""
+
+    job_id: str
+    display_name: str
+    kind: SourceKind
+    submitted_at: dt.datetime
+    next_poll_at: dt.datetime
+    poll_interval_seconds: float
+    sources: list[JobSource]
+    output_container: str
+    last_status: str = "NotStarted"
+    polls: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_polled_at: dt.datetime | None = None
+    manifest: str | None = None
+    row_etag: str = ""
+
+    @property
+    def row_key(self) -> str:
+        """``job|<id>``."""
+        return f"{JOB_PREFIX}{self.job_id}"
+
+    def to_entity(self) -> dict[str, Any]:
+        """The full entity for creation."""
+        entity: dict[str, Any] = {
+            "PartitionKey": ACTIVE_PARTITION,
+            "RowKey": self.row_key,
+            "JobId": self.job_id,
+            "DisplayName": self.display_name,
+            "Kind": self.kind.value,
+            "State": "Active",
+            "SubmittedAt": self.submitted_at,
+            "NextPollAt": self.next_poll_at,
+            "PollIntervalSeconds": float(self.poll_interval_seconds),
+            "LastStatus": self.last_status,
+            "Polls": self.polls,
+            "Errors": self.errors,
+            "SourceCount": len(self.sources),
+            "OutputContainer": self.output_container,
+        }
+        if self.manifest:
+            entity["Manifest"] = self.manifest
+        entity.update(pack([s.to_json() for s in self.sources], "Sources"))
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: Mapping[str, Any]) -> JobRecord:
+        """Parse a job entity."""
+        meta = getattr(entity, "metadata", {}) or {}
+        submitted = as_utc(entity.get("SubmittedAt")) or dt.datetime.now(dt.UTC)
+        return cls(
+            job_id=str(entity["JobId"]),
+            display_name=str(entity.get("DisplayName") or ""),
+            kind=SourceKind(entity.get("Kind") or SourceKind.AUDIO),
+            submitted_at=submitted,
+            next_poll_at=as_utc(entity.get("NextPollAt")) or submitted,
+            poll_interval_seconds=float(entity.get("PollIntervalSeconds") or 0.0),
+            sources=[JobSource.from_json(item) for item in unpack(entity, "Sources") or []],
+            output_container=str(entity.get("OutputContainer") or ""),
+            last_status=str(entity.get("LastStatus") or "NotStarted"),
+            polls=int(entity.get("Polls") or 0),
+            errors=int(entity.get("Errors") or 0),
+            last_error=str(entity["LastError"]) if entity.get("LastError") else None,
+            last_polled_at=as_utc(entity.get("LastPolledAt")),
+            manifest=str(entity["Manifest"]) if entity.get("Manifest") else None,
+            row_etag=str(meta.get("etag") or ""),
+        )
+
+
+@dataclass
+class Claim:
+    """This invocation's hold on a source row (state ``Received``) until it resolves it."""
+
+    record: SourceRecord
+    #: True when an abandoned or released claim was taken over (an earlier attempt may
+    #: have submitted a job before it failed).
+    takeover: bool
+    #: ``intake_max_attempts`` when the claim was made.
+    max_attempts: int
+
+    @property
+    def exhausted(self) -> bool:
+        """True when this attempt is beyond the allowed number: give up, do not retry."""
+        return self.record.attempts > self.max_attempts
+
+
+@dataclass(frozen=True)
+class ClaimIndex:
+    """An ``active`` row pointing at a source row whose claim is not resolved yet."""
+
+    row_key: str
+    row_etag: str
+    partition: str
+    source_row: str
+    kind: SourceKind
+    container: str
+    path: str
+    claimed_at: dt.datetime | None
