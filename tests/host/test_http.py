@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.host.conftest import SampleHost
-from tests.host.harness import peak_rss_bytes, reset_peak_rss
+from tests.host.harness import peak_rss_bytes, reset_peak_rss, wait_for
 
 MIB = 1024 * 1024
 
@@ -54,8 +54,13 @@ def test_auth_levels(
 def test_keys_never_reach_the_log(sample_host: SampleHost) -> None:
     key = sample_host.function_key
     assert httpx.get(f"{sample_host.url}/api/items/1", params={"code": key}).status_code == 200
-    output = sample_host.process.output()
-    assert "GET /api/items/1 -> 200" in output
+    # The host logs the request once the response has gone out: wait for the line.
+    output = wait_for(
+        lambda: (
+            (text := sample_host.process.output()) and "GET /api/items/1 -> 200" in text and text
+        ),
+        what="the request's log line",
+    )
     assert key not in output
     assert sample_host.master_key not in output
 
