@@ -1,4 +1,5 @@
-"""Fault injection: the real quota, random 5xx answers, added latency, slow or failing jobs.
+"""Fault injection: the real quota, random 5xx answers, added latency, slow or failing jobs,
+failing files.
 
 The defaults come from the ``EMULATOR_*`` settings; ``PUT /admin/faults`` changes them at
 run time and ``POST /admin/reset`` puts them back. All of it applies to the Speech-to-Text
@@ -6,6 +7,12 @@ REST API ("batch surface": ``/speechtotext/...`` except fast transcription), bec
 where Microsoft documents the quota: 100 requests per 10 seconds per resource ("Speech
 service quotas and limits"). Latency is added to every API request (not /admin, /health or
 result downloads).
+
+Per-file failures (``fail_files``) look like the service's own: the job runs, and each input
+whose blob path matches gets a ``Failed`` entry in ``report.json`` with ``errorKind`` =
+``fail_files_kind``, through the same path as a file the emulator cannot fetch. Each path
+fails ``fail_files_times`` times (0 = always), counted across jobs, so a resubmission of the
+same file succeeds after that many failures; ``POST /admin/reset`` clears the counts.
 """
 
 from __future__ import annotations
@@ -17,15 +24,31 @@ import random
 import threading
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from local.emulator.clock import Clock
 from local.emulator.errors import ApiError, spec_error
-from local.emulator.settings import EmulatorSettings
+from local.emulator.settings import FILE_FAILURE_KINDS, EmulatorSettings
+from local.emulator.storage import strip_query
+
+#: What an injected per-file failure says, by ``errorKind``; ``{url}`` is the URL without SAS.
+_FILE_FAILURE_MESSAGES = {
+    "InvalidUri": "The recordings URI {url} is not accessible",
+    "InvalidAudioFormat": "The audio format of {url} is not supported",
+    "EmptyAudioFile": "The audio file {url} is empty",
+    "AudioLengthLimitExceeded": "The audio file {url} is longer than the maximum length",
+    "BadChannelConfiguration": "The channels of {url} do not match the requested channels",
+    "InvalidData": "The recordings URI contains invalid data",
+    "Internal": "An internal error occurred during transcription",
+    "Timeout": "The transcription of {url} timed out",
+    "Transient": "A transient error occurred while transcribing {url}; retry the file",
+}
+_INJECTED = " (injected by the emulator's fault settings)"
 
 
 @dataclass(frozen=True)
 class FaultConfig:
-    """The fault settings in force; ``fail_jobs`` is ``*`` or an fnmatch pattern."""
+    """The fault settings in force; ``fail_jobs`` and ``fail_files`` are fnmatch patterns."""
 
     quota_enabled: bool
     quota_requests: int
@@ -34,6 +57,9 @@ class FaultConfig:
     latency_ms: int
     job_start_delay_seconds: float
     fail_jobs: str | None
+    fail_files: str | None
+    fail_files_kind: str
+    fail_files_times: int
 
     @classmethod
     def from_settings(cls, settings: EmulatorSettings) -> FaultConfig:
@@ -46,6 +72,9 @@ class FaultConfig:
             latency_ms=settings.latency_ms,
             job_start_delay_seconds=settings.job_start_delay_seconds,
             fail_jobs=settings.fail_jobs,
+            fail_files=settings.fail_files,
+            fail_files_kind=settings.fail_files_kind,
+            fail_files_times=settings.fail_files_times,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,8 +89,11 @@ class FaultConfig:
             raise ValueError(f"unknown fault setting(s): {', '.join(unknown)}")
         for name, value in changes.items():
             _check_fault_value(name, value)
-        fail_jobs = changes.get("fail_jobs", self.fail_jobs)
-        changes = {**changes, "fail_jobs": fail_jobs or None}
+        changes = dict(changes)
+        for name in ("fail_jobs", "fail_files"):
+            if name in changes:
+                pattern = changes[name]
+                changes[name] = pattern if pattern and pattern.strip() else None
         for name in ("quota_window_seconds", "error_rate", "job_start_delay_seconds"):
             if name in changes:
                 changes[name] = float(changes[name])
@@ -73,6 +105,10 @@ class FaultConfig:
             return False
         return self.fail_jobs == "*" or fnmatch.fnmatchcase(display_name, self.fail_jobs)
 
+    def file_matches(self, path: str) -> bool:
+        """True if ``fail_files`` applies to an input with this blob path."""
+        return self.fail_files is not None and fnmatch.fnmatchcase(path, self.fail_files)
+
 
 class FaultState:
     """The :class:`FaultConfig` in force; shared by the request pipeline and the jobs."""
@@ -80,6 +116,8 @@ class FaultState:
     def __init__(self, defaults: FaultConfig) -> None:
         self.defaults = defaults
         self.config = defaults
+        self._file_failures: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
 
     def update(self, changes: dict[str, Any]) -> FaultConfig:
         """Apply ``changes`` (see :meth:`FaultConfig.updated`) and return the new config."""
@@ -87,8 +125,47 @@ class FaultState:
         return self.config
 
     def reset(self) -> None:
-        """Back to the start-up defaults."""
+        """Back to the start-up defaults; forget how often each file failed."""
         self.config = self.defaults
+        with self._lock:
+            self._file_failures.clear()
+
+    def file_failure(self, url: str) -> FileFailure | None:
+        """The injected failure for the input at ``url`` (blob path matched), or None.
+
+        Counts one failure for the path when it fails; a path that already failed
+        ``fail_files_times`` times (unless that is 0) is let through.
+        """
+        config = self.config
+        path = blob_path(url)
+        if not config.file_matches(path):
+            return None
+        with self._lock:
+            times = config.fail_files_times
+            if times and self._file_failures[path] >= times:
+                return None
+            self._file_failures[path] += 1
+        template = _FILE_FAILURE_MESSAGES[config.fail_files_kind]
+        message = template.format(url=strip_query(url)) + _INJECTED + "."
+        return FileFailure(config.fail_files_kind, message)
+
+    def file_failure_counts(self) -> dict[str, int]:
+        """How many failures were injected per blob path since start-up or the last reset."""
+        with self._lock:
+            return dict(sorted(self._file_failures.items()))
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """An injected per-file failure: the report's ``errorKind`` and ``errorMessage``."""
+
+    kind: str
+    message: str
+
+
+def blob_path(url: str) -> str:
+    """The path ``fail_files`` is matched against: the URL's path, percent-decoded, no query."""
+    return unquote(urlsplit(url).path)
 
 
 def _check_fault_value(name: str, value: Any) -> None:
@@ -103,9 +180,13 @@ def _check_fault_value(name: str, value: Any) -> None:
         "latency_ms": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
         "job_start_delay_seconds": number(value) and value >= 0,
         "fail_jobs": value is None or isinstance(value, str),
+        "fail_files": value is None or isinstance(value, str),
+        "fail_files_kind": isinstance(value, str) and value in FILE_FAILURE_KINDS,
+        "fail_files_times": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
     }[name]
     if not ok:
-        raise ValueError(f"invalid value for {name}: {value!r}")
+        hint = f" (one of {', '.join(FILE_FAILURE_KINDS)})" if name == "fail_files_kind" else ""
+        raise ValueError(f"invalid value for {name}: {value!r}{hint}")
 
 
 class QuotaLimiter:

@@ -16,8 +16,11 @@ be fetched (the Ingestion Client retries that kind), ``InvalidAudioFormat`` /
 ``{"code": "InvalidUri"}`` if nothing could be fetched, otherwise the service's
 ``{"code": "InvalidData", "message": "The recordings URI contains invalid data."}``
 (the message customers report in issues #399, #1109 and #1340 of that repository).
+Failures injected by ``fail_files`` (see ``faults.py``) take the same path, before the
+download, and so count towards that rule like real ones.
 
-Jobs live in memory only: a restart loses them (in-flight ones included) and their files.
+Jobs live in memory only: a restart loses them (in-flight ones included) and their files;
+``POST /admin/jobs:forget`` (:meth:`JobManager.clear`) does the same without a restart.
 Terminal jobs are deleted ``timeToLiveHours`` after they finished by a background sweep;
 results written to a ``destinationContainerUrl`` stay, as the spec's remark says.
 """
@@ -233,10 +236,17 @@ class JobManager:
             del self._jobs[job.id]
         self._results.delete_job(job.id)
 
-    def clear(self) -> None:
-        """Delete every job (``POST /admin/reset`` with jobs)."""
-        for job in list(self._jobs.values()):
+    def clear(self) -> int:
+        """Delete every job, as a restart would; return how many there were.
+
+        Used by ``POST /admin/jobs:forget`` and ``POST /admin/reset?jobs=true``. Queued and
+        delayed jobs are skipped when their turn comes; a running one stops after its current
+        file and leaves nothing behind (see :meth:`_current`).
+        """
+        jobs = list(self._jobs.values())
+        for job in jobs:
             self.delete(job)
+        return len(jobs)
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each status."""
@@ -422,6 +432,10 @@ class JobManager:
 
     async def _transcribe(self, job: Job, source: str, url: str) -> _FileFailure | _Transcribed:
         spec = job.spec
+        injected = self._faults.file_failure(url)
+        if injected is not None:
+            self._stats.count_fault("file")
+            return _FileFailure(injected.kind, injected.message)
         try:
             data = await self._transfer.download(url, max_bytes=MAX_BATCH_FILE_BYTES)
         except TransferError as exc:

@@ -1,13 +1,17 @@
 """Admin API (loopback callers only, no auth) and the health check.
 
-``GET /admin/stats``     counters (see ``stats.Stats.snapshot``)
+``GET /admin/stats``     counters (see ``stats.Stats.snapshot``), with ``fileFailuresInjected``
+                         (failures ``fail_files`` injected, per blob path)
 ``GET /admin/faults``    fault settings in force
 ``PUT /admin/faults``    change some of them: ``{"quota_enabled": false, "error_rate": 0.2,
                          "latency_ms": 50, "job_start_delay_seconds": 2,
                          "fail_jobs": "broken-*", "quota_requests": 100,
-                         "quota_window_seconds": 10}``
-``POST /admin/reset``    stats, faults and quota windows back to the start-up state;
-                         ``?jobs=true`` also deletes every transcription
+                         "quota_window_seconds": 10, "fail_files": "*/chaos/*.wav",
+                         "fail_files_kind": "Transient", "fail_files_times": 2}``
+``POST /admin/reset``    stats, faults, per-file failure counts and quota windows back to the
+                         start-up state; ``?jobs=true`` also deletes every transcription
+``POST /admin/jobs:forget``  drop every transcription (queued, running, finished) and its
+                         files, as a restart does; stats and faults stay. ``{"forgotten": n}``
 ``POST /admin/sweep``    run the timeToLiveHours sweep now (returns how many were deleted)
 ``GET /health``          ``{"status": "ok", "engine": "<name>"}``
 """
@@ -50,7 +54,10 @@ async def stats(request: Request) -> Response:
     if not _loopback(request):
         return _refused()
     emulator = _emulator(request)
-    return JSONResponse(emulator.stats.snapshot(emulator.jobs.counts()))
+    snapshot = emulator.stats.snapshot(
+        emulator.jobs.counts(), emulator.faults.file_failure_counts()
+    )
+    return JSONResponse(snapshot)
 
 
 async def get_faults(request: Request) -> Response:
@@ -89,6 +96,13 @@ async def reset(request: Request) -> Response:
     return JSONResponse({"reset": True, "jobsDeleted": cleared})
 
 
+async def forget_jobs(request: Request) -> Response:
+    """Drop every transcription, as restarting the emulator does (jobs live in memory)."""
+    if not _loopback(request):
+        return _refused()
+    return JSONResponse({"forgotten": _emulator(request).jobs.clear()})
+
+
 async def sweep(request: Request) -> Response:
     """Delete expired transcriptions now instead of waiting for the next sweep."""
     if not _loopback(request):
@@ -109,6 +123,7 @@ def routes() -> list[Route]:
         Route("/admin/faults", get_faults, methods=["GET"]),
         Route("/admin/faults", put_faults, methods=["PUT"]),
         Route("/admin/reset", reset, methods=["POST"]),
+        Route("/admin/jobs:forget", forget_jobs, methods=["POST"]),
         Route("/admin/sweep", sweep, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
     ]

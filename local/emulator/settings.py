@@ -8,7 +8,7 @@ answering 401 or 500 later.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,6 +21,22 @@ DEFAULT_QUOTA_REQUESTS = 100
 DEFAULT_QUOTA_WINDOW_SECONDS = 10.0
 #: Four hours: the longest audio the emulator transcribes in a batch job by default.
 DEFAULT_MAX_AUDIO_SECONDS = 4 * 3600.0
+
+#: ``errorKind`` values an injected per-file failure may carry (``EMULATOR_FAIL_FILES_KIND``,
+#: ``fail_files_kind``): the kinds the emulator writes into ``report.json`` itself (see
+#: ``jobs.py``) plus ``Timeout``, ``Transient`` and ``InvalidData`` for retry tests.
+FileFailureKind = Literal[
+    "InvalidUri",
+    "InvalidAudioFormat",
+    "EmptyAudioFile",
+    "AudioLengthLimitExceeded",
+    "BadChannelConfiguration",
+    "InvalidData",
+    "Internal",
+    "Timeout",
+    "Transient",
+]
+FILE_FAILURE_KINDS: tuple[str, ...] = get_args(FileFailureKind)
 
 
 class SettingsError(ValueError):
@@ -80,6 +96,12 @@ class EmulatorSettings(BaseSettings):
     job_start_delay_seconds: float = Field(default=0.0, ge=0.0)
     #: ``*`` fails every job; any other value is an fnmatch pattern on ``displayName``.
     fail_jobs: str | None = None
+    #: fnmatch pattern on each input's blob path (URL path, no query, percent-decoded, e.g.
+    #: ``*/chaos/*.wav``): matching files fail in the report with ``fail_files_kind``.
+    fail_files: str | None = None
+    fail_files_kind: FileFailureKind = "InvalidUri"
+    #: How often each matching path fails before it is transcribed (0 = every time).
+    fail_files_times: int = Field(default=1, ge=0)
 
     @field_validator("keys", "jwt_audiences", mode="before")
     @classmethod
@@ -103,9 +125,9 @@ class EmulatorSettings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
-    @field_validator("fail_jobs")
+    @field_validator("fail_jobs", "fail_files")
     @classmethod
-    def _fail_jobs(cls, value: str | None) -> str | None:
+    def _fail_patterns(cls, value: str | None) -> str | None:
         return value if value is not None and value.strip() else None
 
     @model_validator(mode="after")

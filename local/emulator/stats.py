@@ -42,7 +42,7 @@ class Stats:
             self._by_operation_status[operation][str(status)] += 1
 
     def count_fault(self, kind: str) -> None:
-        """One injected fault (``quota``, ``error``, ``job``)."""
+        """One injected fault (``quota``, ``error``, ``job``, ``file``)."""
         with self._lock:
             self._faults[kind] += 1
 
@@ -56,8 +56,11 @@ class Stats:
         with self._lock:
             self._files[outcome] += 1
 
-    def snapshot(self, jobs_by_status: dict[str, int]) -> dict[str, Any]:
-        """Everything counted so far, with the current number of jobs in each status."""
+    def snapshot(
+        self, jobs_by_status: dict[str, int], file_failures: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """Everything counted so far, with the current number of jobs in each status and
+        the failures ``fail_files`` injected per blob path (``fileFailuresInjected``)."""
         with self._lock:
             return {
                 "requests": {
@@ -70,6 +73,7 @@ class Stats:
                     },
                 },
                 "faultsInjected": dict(sorted(self._faults.items())),
+                "fileFailuresInjected": dict(sorted((file_failures or {}).items())),
                 "jobs": jobs_by_status,
                 "files": dict(sorted(self._files.items())),
                 "audioSecondsTranscribed": round(self._audio_seconds, 3),

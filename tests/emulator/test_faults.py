@@ -12,10 +12,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from local.emulator.app import create_app
-from local.emulator.settings import SettingsError, load_settings
+from local.emulator.faults import FaultConfig, FaultState, blob_path
+from local.emulator.settings import FILE_FAILURE_KINDS, SettingsError, load_settings
 from tests.emulator.conftest import (
     KEY,
     SECOND_KEY,
+    UNREACHABLE_URL,
     EmulatorServer,
     StartEmulator,
     assert_error,
@@ -150,6 +152,7 @@ def test_admin_validation_and_loopback_only(emulator: EmulatorServer, tmp_path: 
         ("PUT", "/admin/faults"),
         ("POST", "/admin/reset"),
         ("POST", "/admin/sweep"),
+        ("POST", "/admin/jobs:forget"),
     ):
         assert remote.request(method, path).status_code == 403
 
@@ -189,3 +192,142 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
         monkeypatch.setenv("EMULATOR_CUSTOM_MODELS", str(models))
         with pytest.raises(SettingsError, match="EMULATOR_CUSTOM_MODELS"):
             create_app()
+
+
+def test_file_fault_settings_at_run_time(emulator: EmulatorServer) -> None:
+    defaults = emulator.admin("GET", "/admin/faults").json()
+    assert (defaults["fail_files"], defaults["fail_files_kind"], defaults["fail_files_times"]) == (
+        None,
+        "InvalidUri",
+        1,
+    )
+    for field, value in (
+        ("fail_files_kind", "Bogus"),
+        ("fail_files_kind", None),
+        ("fail_files_kind", "invaliduri"),
+        ("fail_files_times", -1),
+        ("fail_files_times", True),
+        ("fail_files_times", 1.5),
+        ("fail_files", 3),
+    ):
+        refused = emulator.admin("PUT", "/admin/faults", json={field: value})
+        assert refused.status_code == 400, (field, value)
+        assert field in refused.json()["error"]["message"], refused.text
+    refused = emulator.admin("PUT", "/admin/faults", json={"fail_files_kind": "Bogus"})
+    assert "Transient" in refused.json()["error"]["message"]  # says what is accepted
+    assert emulator.admin("GET", "/admin/faults").json() == defaults  # nothing half-applied
+
+    for kind in ("InvalidUri", "Internal", "Timeout", "Transient", "InvalidData"):
+        changes = {"fail_files": "*/chaos/*", "fail_files_kind": kind, "fail_files_times": 0}
+        changed = emulator.admin("PUT", "/admin/faults", json=changes)
+        assert changed.status_code == 200, changed.text
+        assert {k: changed.json()[k] for k in changes} == changes
+    blank = emulator.admin("PUT", "/admin/faults", json={"fail_files": " "}).json()
+    assert blank["fail_files"] is None
+    emulator.admin("POST", "/admin/reset")
+    assert emulator.admin("GET", "/admin/faults").json() == defaults
+
+
+def test_file_fault_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EMULATOR_ENGINE", "fixed")
+    monkeypatch.setenv("EMULATOR_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("EMULATOR_FAIL_FILES", "*/chaos/*.wav")
+    monkeypatch.setenv("EMULATOR_FAIL_FILES_KIND", "Timeout")
+    monkeypatch.setenv("EMULATOR_FAIL_FILES_TIMES", "0")
+    settings = load_settings()
+    config = FaultConfig.from_settings(settings)
+    assert (config.fail_files, config.fail_files_kind, config.fail_files_times) == (
+        "*/chaos/*.wav",
+        "Timeout",
+        0,
+    )
+    assert create_app().state.emulator.faults.config == config
+    for name, value in (("EMULATOR_FAIL_FILES_KIND", "Bogus"), ("EMULATOR_FAIL_FILES_TIMES", "-1")):
+        with monkeypatch.context() as patch:
+            patch.setenv(name, value)
+            with pytest.raises(SettingsError, match=name):
+                load_settings()
+    monkeypatch.setenv("EMULATOR_FAIL_FILES", "  ")
+    monkeypatch.delenv("EMULATOR_FAIL_FILES_KIND")
+    monkeypatch.delenv("EMULATOR_FAIL_FILES_TIMES")
+    settings = load_settings()
+    assert (settings.fail_files, settings.fail_files_kind, settings.fail_files_times) == (
+        None,
+        "InvalidUri",
+        1,
+    )
+
+
+def test_file_failures_are_counted_per_blob_path(tmp_path: Path) -> None:
+    config = FaultConfig.from_settings(settings_for(tmp_path))
+    state = FaultState(config)
+    url = "https://acct.blob.core.windows.net/in/chaos/two%20words.wav?sv=1&sig=secret"
+    assert blob_path(url) == "/in/chaos/two words.wav"
+    assert state.file_failure(url) is None  # fail_files unset
+    state.update({"fail_files": "*/chaos/two words.wav", "fail_files_times": 2})
+    first = state.file_failure(url)
+    assert first is not None
+    assert first.kind == "InvalidUri"
+    assert "https://acct.blob.core.windows.net/in/chaos/two%20words.wav" in first.message
+    assert "secret" not in first.message
+    # Another SAS for the same blob is the same source; a third failure is not injected.
+    assert state.file_failure(url.replace("sig=secret", "sig=other")) is not None
+    assert state.file_failure(url) is None
+    assert state.file_failure("https://acct.blob.core.windows.net/in/calm/x.wav") is None
+    assert state.file_failure_counts() == {"/in/chaos/two words.wav": 2}
+    state.update({"fail_files_times": 0})
+    assert all(state.file_failure(url) is not None for _ in range(5))
+    assert state.file_failure_counts() == {"/in/chaos/two words.wav": 7}
+    state.reset()
+    assert state.config == config
+    assert state.file_failure_counts() == {}
+    for kind in FILE_FAILURE_KINDS:  # every accepted kind has a message
+        state.update({"fail_files": "*", "fail_files_kind": kind, "fail_files_times": 0})
+        failure = state.file_failure(url)
+        assert failure is not None
+        assert (failure.kind, failure.message.endswith("fault settings).")) == (kind, True)
+
+
+def test_forget_drops_every_job_as_a_restart_would(
+    emulator: EmulatorServer, audio_host: str
+) -> None:
+    finished = job_id(emulator.submit(minimal_submission(contentUrls=[UNREACHABLE_URL])))
+    assert wait_for_status(emulator, finished)["status"] == "Failed"
+    running = job_id(
+        emulator.submit(minimal_submission(contentUrls=[f"{audio_host}/slow/sentence-08.wav"]))
+    )
+    deadline = time.monotonic() + 5
+    while emulator.call("GET", f"{LIST}/{running}").json()["status"] != "Running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    emulator.admin("PUT", "/admin/faults", json={"job_start_delay_seconds": 0.3})
+    delayed = job_id(emulator.submit(minimal_submission(contentUrls=[UNREACHABLE_URL])))
+    assert emulator.call("GET", f"{LIST}/{delayed}").json()["status"] == "NotStarted"
+
+    state_dir = emulator.app.state.emulator.settings.state_dir
+    assert (state_dir / finished / "").is_dir()  # its report.json
+
+    forgotten = emulator.admin("POST", "/admin/jobs:forget")
+    assert forgotten.status_code == 200
+    assert forgotten.json() == {"forgotten": 3}
+    for tid in (finished, running, delayed):
+        assert_error(emulator.call("GET", f"{LIST}/{tid}"), 404, "NotFound")
+    assert emulator.call("GET", LIST).json()["values"] == []
+    # The running and the delayed job do not come back once their turn ends or comes.
+    time.sleep(2.3)
+    assert emulator.call("GET", LIST).json()["values"] == []
+    assert not any((state_dir / tid).exists() for tid in (finished, running, delayed))
+    stats = emulator.admin("GET", "/admin/stats").json()
+    assert stats["jobs"] == {"NotStarted": 0, "Running": 0, "Succeeded": 0, "Failed": 0}
+    # Only the jobs are gone: the faults and the counters stay, unlike POST /admin/reset.
+    assert emulator.admin("GET", "/admin/faults").json()["job_start_delay_seconds"] == 0.3
+    assert stats["requests"]["byOperation"]["Transcriptions_Submit"] == 3
+    assert emulator.admin("POST", "/admin/jobs:forget").json() == {"forgotten": 0}
+    # The emulator goes on taking jobs.
+    emulator.admin("PUT", "/admin/faults", json={"job_start_delay_seconds": 0})
+    after = job_id(
+        emulator.submit(minimal_submission(contentUrls=[f"{audio_host}/sentence-08.wav"]))
+    )
+    assert wait_for_status(emulator, after)["status"] == "Succeeded"

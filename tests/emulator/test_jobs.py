@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -199,6 +200,93 @@ def test_all_files_failing_fails_the_job(server: EmulatorServer, audio_host: str
     done = wait_for_status(server, tid)
     assert done["properties"]["error"]["code"] == "InvalidUri"
     assert [f["kind"] for f in _files(server, tid)] == ["TranscriptionReport"]
+
+
+def test_injected_file_failure_fails_once_then_the_file_succeeds(
+    server: EmulatorServer, storage: Storage
+) -> None:
+    chaos = storage.container("sentence-08.wav", prefix="chaos/")
+    calm = storage.container("sentence-13.wav")
+    flaky = storage.sas_url(chaos, "chaos/sentence-08.wav")
+    fine = storage.sas_url(calm, "sentence-13.wav")
+    flaky_path = urlsplit(flaky).path  # /devstoreaccount1/<container>/chaos/sentence-08.wav
+    faults = {"fail_files": "*/chaos/*.wav", "fail_files_kind": "Transient"}
+    assert server.admin("PUT", "/admin/faults", json=faults).json()["fail_files_times"] == 1
+
+    # The matching file fails in the report; the other file of the same job is transcribed,
+    # so the job itself Succeeded, as with a real per-file failure.
+    tid = job_id(server.submit(minimal_submission(contentUrls=[flaky, fine])))
+    done = wait_for_status(server, tid)
+    assert done["status"] == "Succeeded"
+    assert "error" not in done["properties"]
+    names = [f["name"] for f in _files(server, tid, filter="kind eq 'Transcription'")]
+    assert names == ["contenturl_1.json"]
+    report = _report(server, tid)
+    assert report["successfulTranscriptionsCount"] == 1
+    assert report["failedTranscriptionsCount"] == 1
+    failed, succeeded = report["details"]
+    assert failed == {
+        "source": flaky.partition("?")[0],
+        "status": "Failed",
+        "errorKind": "Transient",
+        "errorMessage": failed["errorMessage"],
+    }
+    assert "injected" in failed["errorMessage"]
+    assert "sig=" not in failed["errorMessage"]
+    assert succeeded == {"source": fine.partition("?")[0], "status": "Succeeded"}
+    stats = server.admin("GET", "/admin/stats").json()
+    assert stats["faultsInjected"] == {"file": 1}
+    assert stats["fileFailuresInjected"] == {flaky_path: 1}
+    assert stats["files"] == {"Failed": 1, "Succeeded": 1}
+
+    # Submitted again in a new job, the same blob is transcribed: it already failed once.
+    second = job_id(server.submit(minimal_submission(contentUrls=[flaky])))
+    assert wait_for_status(server, second)["status"] == "Succeeded"
+    assert _report(server, second)["details"] == [
+        {"source": flaky.partition("?")[0], "status": "Succeeded"}
+    ]
+    assert server.admin("GET", "/admin/stats").json()["fileFailuresInjected"] == {flaky_path: 1}
+
+    # POST /admin/reset forgets the counts (and the faults): set again, it fails again.
+    server.admin("POST", "/admin/reset")
+    assert server.admin("GET", "/admin/stats").json()["fileFailuresInjected"] == {}
+    server.admin("PUT", "/admin/faults", json=faults)
+    third = job_id(server.submit(minimal_submission(contentUrls=[flaky])))
+    assert wait_for_status(server, third)["status"] == "Failed"
+    assert _report(server, third)["details"][0]["errorKind"] == "Transient"
+
+
+def test_fail_files_times_zero_always_fails_and_keeps_the_all_failed_rule(
+    start_emulator: StartEmulator, audio_host: str
+) -> None:
+    server = start_emulator(
+        fail_files="*/chaos/*.wav", fail_files_times=0, fail_files_kind="Timeout"
+    )
+    # The query (a SAS in real use) is not part of what the glob is matched against.
+    url = f"{audio_host}/chaos/sentence-08.wav?sv=2024-11-04&sig=secret"
+    for _ in range(3):
+        tid = job_id(server.submit(minimal_submission(contentUrls=[url])))
+        done = wait_for_status(server, tid)
+        # Every file failed, not all of them InvalidUri: the job's existing rule applies.
+        assert done["status"] == "Failed"
+        assert done["properties"]["error"] == {
+            "code": "InvalidData",
+            "message": "The recordings URI contains invalid data.",
+        }
+        (detail,) = _report(server, tid)["details"]
+        assert detail["status"] == "Failed"
+        assert detail["errorKind"] == "Timeout"
+        assert "secret" not in detail["errorMessage"]
+    # Only InvalidUri failures: the job fails with InvalidUri, as when nothing is reachable.
+    server.admin("PUT", "/admin/faults", json={"fail_files_kind": "InvalidUri"})
+    tid = job_id(server.submit(minimal_submission(contentUrls=[url, url])))
+    done = wait_for_status(server, tid)
+    assert done["properties"]["error"]["code"] == "InvalidUri"
+    assert [d["errorKind"] for d in _report(server, tid)["details"]] == ["InvalidUri"] * 2
+    stats = server.admin("GET", "/admin/stats").json()
+    assert stats["faultsInjected"] == {"file": 5}
+    assert stats["fileFailuresInjected"] == {"/chaos/sentence-08.wav": 5}
+    assert stats["audioSecondsTranscribed"] == 0  # nothing was downloaded or transcribed
 
 
 def test_container_source(server: EmulatorServer, storage: Storage) -> None:
