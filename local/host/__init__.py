@@ -7,7 +7,8 @@ with ``app.get_functions()`` and runs them in one process:
   (:mod:`local.host.web`), HTTP streams (FastAPI ``Request`` / ``Response``) unbuffered;
 * timer triggers from their NCRONTAB schedules (:mod:`local.host.timers`);
 * blob triggers, ``source=EventGrid`` included, by watching the container, at least once,
-  with retries and a poison record (:mod:`local.host.blob_trigger`).
+  with retries (:mod:`local.host.blob_trigger`) and, as in Azure, a message on the Storage
+  queue ``webjobs-blobtrigger-poison`` for a blob that keeps failing (:mod:`local.host.poison`).
 
 Other trigger types are listed as skipped and not run. The offline stack starts it as its
 ``functions`` service (``local.stack``); ``__main__`` documents the command line. The

@@ -68,7 +68,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--state-dir",
         type=Path,
         default=None,
-        help="keys, blob receipts, poison.jsonl (default <LOCAL_STATE_DIR or .local>/functions)",
+        help="keys, blob receipts, poison spool (default <LOCAL_STATE_DIR or .local>/functions)",
     )
     parser.add_argument(
         "--stack-env", type=Path, help="a stack.env whose settings (and app settings) to use"

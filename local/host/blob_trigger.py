@@ -13,15 +13,16 @@ written after an invocation succeeds, so a restart does not redeliver what was d
 while a crash between the invocation and the write does: delivery is at least once, as in
 Azure. A failed invocation is retried after a backoff (``LOCAL_BLOB_RETRY_SECONDS``,
 doubling) until host.json's ``maxDequeueCount`` attempts (default 5) have failed; then the
-blob version is poison: logged, appended to ``poison.jsonl`` and receipted, never retried
-again unless the blob changes. At most ``LOCAL_BLOB_CONCURRENCY`` blob invocations run at a
-time, across functions.
+blob version is poison: logged, its ``BlobTriggerMessage`` put on the Storage queue
+``webjobs-blobtrigger-poison`` as Azure does (:mod:`local.host.poison`; kept in
+``poison-spool.jsonl`` and sent on later polls while the queue is unreachable), and
+receipted, never retried again unless the blob changes. At most ``LOCAL_BLOB_CONCURRENCY``
+blob invocations run at a time, across functions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 from dataclasses import dataclass
@@ -34,12 +35,12 @@ from local.certs import write_atomic
 from local.host.app import BlobConfig, FunctionSpec
 from local.host.blobs import BlobValues
 from local.host.invoke import InvocationFailed, Invoker, Retry
+from local.host.poison import POISON_QUEUE, PoisonQueue, blob_trigger_message
 from local.host.settings import HostSettings
 
 log = logging.getLogger("local.host.blob")
 
 RECEIPTS_FILE = "blob-receipts.json"
-POISON_FILE = "poison.jsonl"
 
 
 class Receipts:
@@ -90,6 +91,8 @@ class BlobVersion:
     etag: str
     #: The values of the path's ``{expressions}``.
     values: dict[str, str]
+    #: ``BlockBlob``, ``PageBlob`` or ``AppendBlob``.
+    blob_type: str = "BlockBlob"
 
 
 class BlobTriggerRunner:
@@ -102,7 +105,7 @@ class BlobTriggerRunner:
         invoker: Invoker,
         blobs: BlobValues,
         receipts: Receipts,
-        poison_file: Path,
+        poison: PoisonQueue,
         settings: HostSettings,
         slots: asyncio.Semaphore,
     ) -> None:
@@ -113,7 +116,7 @@ class BlobTriggerRunner:
         self._invoker = invoker
         self._blobs = blobs
         self._receipts = receipts
-        self._poison_file = poison_file
+        self._poison_queue = poison
         self._settings = settings
         self._slots = slots
         self._in_flight: dict[str, str] = {}
@@ -146,7 +149,11 @@ class BlobTriggerRunner:
             await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     async def poll_once(self) -> None:
-        """List the container once and start a delivery for every new or changed blob."""
+        """List the container once and start a delivery for every new or changed blob.
+
+        Also sends poison messages still waiting in the spool, in the background.
+        """
+        self._poison_queue.retry_soon()
         try:
             listed = await asyncio.to_thread(self._list)
         except Exception as exc:
@@ -186,7 +193,8 @@ class BlobTriggerRunner:
         for item in container.list_blobs(name_starts_with=path.prefix or None):
             values = path.match(item.name)
             if values is not None:
-                found.append(BlobVersion(item.name, str(item.etag), values))
+                blob_type = item.blob_type.value if item.blob_type else "BlockBlob"
+                found.append(BlobVersion(item.name, str(item.etag), values, str(blob_type)))
         return found
 
     async def _deliver(self, version: BlobVersion) -> None:
@@ -232,31 +240,40 @@ class BlobTriggerRunner:
                         delay,
                     )
                     await asyncio.sleep(delay)
-            self._poison(version, attempts, error)
+            await self._poison(version, attempts, error)
         finally:
             self._in_flight.pop(version.name, None)
 
-    def _poison(self, version: BlobVersion, attempts: int, error: str) -> None:
-        where = f"{self.config.path.container}/{version.name}"
-        log.error(
-            "%s: giving up on %s (ETag %s) after %d attempts; recorded in %s",
-            self.spec.name,
-            where,
-            version.etag,
-            attempts,
-            self._poison_file,
+    async def _poison(self, version: BlobVersion, attempts: int, error: str) -> None:
+        container = self.config.path.container
+        where = f"{container}/{version.name}"
+        message = blob_trigger_message(
+            self.spec.name, container, version.name, version.etag, version.blob_type
         )
-        entry = {
-            "time": dt.datetime.now(dt.UTC).isoformat(),
-            "function": self.spec.name,
-            "container": self.config.path.container,
-            "blob": version.name,
-            "etag": version.etag,
-            "attempts": attempts,
-            "error": error,
-        }
-        self._poison_file.parent.mkdir(parents=True, exist_ok=True)
-        with self._poison_file.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry) + "\n")
+        failure = await self._poison_queue.put(self.config.connection, message)
+        if failure is None:
+            log.error(
+                "%s: giving up on %s (ETag %s) after %d attempts (last: %s); message put on "
+                "queue %s",
+                self.spec.name,
+                where,
+                version.etag,
+                attempts,
+                error,
+                POISON_QUEUE,
+            )
+        else:
+            log.error(
+                "%s: giving up on %s (ETag %s) after %d attempts (last: %s); queue %s "
+                "unreachable (%s): message kept in %s, retried on later polls",
+                self.spec.name,
+                where,
+                version.etag,
+                attempts,
+                error,
+                POISON_QUEUE,
+                failure,
+                self._poison_queue.spool,
+            )
         self.poisoned += 1
         self._receipts.record(self.spec.name, version.name, version.etag)

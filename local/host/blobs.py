@@ -8,6 +8,10 @@ A connection named ``X`` (a binding's ``connection``) is found as the host finds
   ``X__clientId`` as the user-assigned managed identity when set. Offline it finds the
   stack's identity endpoint through ``IDENTITY_ENDPOINT``, as in Azure.
 
+The same connection's queue service (``X``'s connection string, ``X__queueServiceUri`` or
+``X__accountName``) takes the blob trigger's poison messages (:mod:`local.host.poison`);
+``azure.storage.queue`` is imported only when one is first needed.
+
 SDK-type parameters are built by the binding extension's own converter from the same
 ``model_binding_data`` the Functions host sends the worker (connection name, container,
 blob), so a function receives exactly the object it gets in Azure; the extension reads the
@@ -23,13 +27,16 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from local.host.bindings import Param, ParamKind, sdk_converter, strip_optional
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
 
 _IDENTITY_SUFFIXES = ("blobServiceUri", "serviceUri")
 
@@ -55,11 +62,15 @@ def _credential(client_id: str | None) -> TokenCredential:
 
 
 class Connections:
-    """One ``BlobServiceClient`` per connection name, shared by every trigger and binding."""
+    """One ``BlobServiceClient`` per connection name, shared by every trigger and binding.
+
+    Queue clients (:meth:`queue`) are built on demand too, one per connection and queue.
+    """
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
         self._clients: dict[str, BlobServiceClient] = {}
+        self._queues: dict[tuple[str, str], QueueClient] = {}
         self._lock = threading.Lock()
 
     def service(self, connection: str) -> BlobServiceClient:
@@ -93,12 +104,69 @@ class Connections:
             )
         return BlobServiceClient(url, credential=_credential(env.get(f"{connection}__clientId")))
 
+    def queue(self, connection: str, queue: str) -> QueueClient | None:
+        """A client for ``queue`` in ``connection``'s queue service, or None if it names none.
+
+        Messages are Base64-encoded (and decoded), as the Functions Storage extension's queue
+        clients are. The SDK does not retry: its only caller keeps unsent messages and
+        retries them itself, where the storage default would back off for about a minute.
+        Raises :class:`ConnectionSettingError` for an unusable connection string.
+        """
+        with self._lock:
+            client = self._queues.get((connection, queue))
+            if client is None:
+                client = self._build_queue(connection, queue)
+                if client is not None:
+                    self._queues[(connection, queue)] = client
+            return client
+
+    def has_queue_service(self, connection: str) -> bool:
+        """Whether ``connection``'s settings name a queue service (no client is built)."""
+        return bool(self._env.get(connection)) or self._queue_url(connection) is not None
+
+    def _queue_url(self, connection: str) -> str | None:
+        env = self._env
+        url = env.get(f"{connection}__queueServiceUri")
+        account = env.get(f"{connection}__accountName")
+        if not url and account:
+            url = f"https://{account}.queue.core.windows.net"
+        return url or None
+
+    def _build_queue(self, connection: str, queue: str) -> QueueClient | None:
+        from azure.storage.queue import (
+            QueueClient,
+            TextBase64DecodePolicy,
+            TextBase64EncodePolicy,
+        )
+
+        env = self._env
+        options: dict[str, Any] = {
+            "message_encode_policy": TextBase64EncodePolicy(),
+            "message_decode_policy": TextBase64DecodePolicy(),
+            "retry_total": 0,
+        }
+        if env.get(connection):
+            try:
+                return QueueClient.from_connection_string(env[connection], queue, **options)
+            except ValueError as exc:
+                raise ConnectionSettingError(
+                    f"connection {connection!r}: no queue service in its connection string: {exc}"
+                ) from None
+        url = self._queue_url(connection)
+        if url is None:
+            return None
+        credential = _credential(env.get(f"{connection}__clientId"))
+        return QueueClient(url, queue, credential=credential, **options)
+
     def close(self) -> None:
         """Close every client (and its credential's transport)."""
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
+            queues, self._queues = list(self._queues.values()), {}
         for client in clients:
             client.close()
+        for queue in queues:
+            queue.close()
 
 
 class BlobValues:

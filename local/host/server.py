@@ -10,9 +10,10 @@ from typing import Any
 
 from local.host.app import BlobConfig, Discovery, FunctionSpec, HttpConfig, TimerConfig
 from local.host.bindings import ParamKind
-from local.host.blob_trigger import POISON_FILE, RECEIPTS_FILE, BlobTriggerRunner, Receipts
+from local.host.blob_trigger import RECEIPTS_FILE, BlobTriggerRunner, Receipts
 from local.host.blobs import BlobValues, Connections
 from local.host.invoke import Invoker
+from local.host.poison import HOST_STORAGE, SPOOL_FILE, PoisonQueue
 from local.host.settings import HostSettings
 from local.host.timers import TimerRunner
 from local.host.web import HttpFront
@@ -44,6 +45,7 @@ class FunctionsHost:
             blobs, threads=settings.sync_threads, function_directory=str(function_directory)
         )
         receipts = Receipts(state_dir / RECEIPTS_FILE)
+        self.poison = PoisonQueue(self.connections, state_dir / SPOOL_FILE)
         slots = asyncio.Semaphore(settings.blob_concurrency)
         functions = discovery.functions
         self.timers = [
@@ -57,7 +59,7 @@ class FunctionsHost:
                 invoker=self.invoker,
                 blobs=blobs,
                 receipts=receipts,
-                poison_file=state_dir / POISON_FILE,
+                poison=self.poison,
                 settings=settings,
                 slots=slots,
             )
@@ -95,6 +97,16 @@ class FunctionsHost:
                 found.append(
                     f"{route.spec.name}: route constraint {constraint} is not enforced locally"
                 )
+        for runner in self.blob_triggers:
+            connection = runner.config.connection
+            if not any(
+                self.connections.has_queue_service(name) for name in (connection, HOST_STORAGE)
+            ):
+                found.append(
+                    f"{runner.spec.name}: no queue service for its poison messages: set "
+                    f"{connection}__queueServiceUri (as Azure requires of an identity-based "
+                    f"blob trigger connection); until then they wait in {self.poison.spool}"
+                )
         return found
 
     def describe(self, base_url: str) -> list[str]:
@@ -117,7 +129,11 @@ class FunctionsHost:
         return lines
 
     async def start(self) -> None:
-        """Start every timer and blob trigger (the ASGI lifespan's start-up)."""
+        """Start every timer and blob trigger (the ASGI lifespan's start-up).
+
+        Poison messages an earlier run could not send go to their queue now.
+        """
+        self.poison.retry_soon()
         runners: list[TimerRunner | BlobTriggerRunner] = [*self.timers, *self.blob_triggers]
         for runner in runners:
             task = asyncio.create_task(runner.run(), name=f"trigger:{runner.spec.name}")
@@ -135,6 +151,7 @@ class FunctionsHost:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.poison.close()
         self.invoker.close()
         await asyncio.to_thread(self.connections.close)
 
@@ -172,4 +189,5 @@ class FunctionsHost:
                 {"name": s.name, "trigger": s.trigger_type, "reason": s.reason}
                 for s in self.discovery.skipped
             ],
+            "poisonQueue": self.poison.status(),
         }

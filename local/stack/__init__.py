@@ -16,7 +16,7 @@ Everything a stack owns lives in one state dir (default ``<repo>/.local``, or
     identity/   ids, IDENTITY_HEADER secret, JWT signing key (local.identity)
     azurite/    Azurite's data
     emulator/   the Speech emulator's data
-    functions/  the functions host's keys, blob receipts, poison.jsonl   (local.host)
+    functions/  the functions host's keys, blob receipts, poison-spool.jsonl (local.host)
     logs/       <service>.log: each service's stdout and stderr
     pids/       <service>.pid
     stack.json  per-stack secrets: the emulator key, the fake subscription id

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.queue import QueueClient
 
 from local.stack import StackInfo
 from tests.host.harness import SAMPLE_APP, HostProcess, host_environment
@@ -49,6 +50,19 @@ def storage(local_stack_no_emulator: StackInfo) -> Iterator[BlobServiceClient]:
     env = local_stack_no_emulator.env
     client = BlobServiceClient.from_connection_string(
         env["LOCAL_STORAGE_CONNECTION_STRING"], connection_verify=env["LOCAL_CA_BUNDLE"]
+    )
+    with client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def poison_queue(local_stack_no_emulator: StackInfo) -> Iterator[QueueClient]:
+    """Test-side ``webjobs-blobtrigger-poison`` in Azurite, its messages left undecoded."""
+    env = local_stack_no_emulator.env
+    client = QueueClient.from_connection_string(
+        env["LOCAL_STORAGE_CONNECTION_STRING"],
+        "webjobs-blobtrigger-poison",
+        connection_verify=env["LOCAL_CA_BUNDLE"],
     )
     with client:
         yield client
