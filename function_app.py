@@ -8,7 +8,7 @@ the function that was invoked.
 
 import azure.functions as func
 
-from functions import bulk_intake, health, intake, poller, speech_http, transcriptions
+from functions import bulk_intake, health, intake, poller, speech_http, sweep, transcriptions
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -16,6 +16,7 @@ for blueprint in (
     intake.bp,
     bulk_intake.bp,
     poller.bp,
+    sweep.bp,
     speech_http.bp,
     transcriptions.bp,
     health.bp,

@@ -56,6 +56,10 @@ param defaultLocale string = 'en-US'
 @description('NCRONTAB schedule (six fields, seconds first) of the poller that advances transcription jobs.')
 param pollSchedule string = '0 * * * * *'
 
+@minLength(1)
+@description('NCRONTAB schedule of the sweep that reconciles the input container with the ledger (lost events, poison blobs, retries, deleted blobs).')
+param sweepSchedule string = '30 */5 * * * *'
+
 @minValue(0)
 @description('Delete input audio this many days after its last modification (a lifecycle rule). 0: keep audio forever.')
 param audioRetentionDays int = 0
@@ -214,6 +218,7 @@ module api 'app/api.bicep' = {
     ledgerTableName: ledgerTableName
     defaultLocale: defaultLocale
     pollSchedule: pollSchedule
+    sweepSchedule: sweepSchedule
     speechEndpoint: speechAccess.outputs.endpoint
     speechResourceId: speechAccess.outputs.id
   }

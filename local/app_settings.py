@@ -33,11 +33,16 @@ APP_STORAGE_CONNECTION = "AudioStorage"
 WIRED_CONNECTIONS = (APP_STORAGE_CONNECTION, "AzureWebJobsStorage")
 LOCAL_SETTINGS_FILE = "local.settings.json"
 EXAMPLE_SETTINGS_FILE = "local.settings.json.example"
-#: Layer 4. The emulator finishes jobs in seconds, not the service's minutes: poll to match.
+#: Layer 4. The emulator finishes jobs in seconds, not the service's minutes: poll, sweep and
+#: retry to match.
 OFFLINE_DEFAULTS: Mapping[str, str] = {
     "POLL_SCHEDULE": "*/2 * * * * *",
     "POLL_MIN_INTERVAL_SECONDS": "2",
     "POLL_MAX_INTERVAL_SECONDS": "10",
+    # The local host delivers blobs within a second or two: the sweep may look soon after.
+    "SWEEP_SCHEDULE": "*/2 * * * * *",
+    "SWEEP_GRACE_SECONDS": "10",
+    "RETRY_BACKOFF_SECONDS": "2",
 }
 #: What the stack's own clients need and the app must not see (``stack.env`` has them).
 CLIENT_ONLY = ("FUNCTIONS_BASE_URL", "FUNCTIONS_KEY", "FUNCTIONS_MASTER_KEY")

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient
     from azure.storage.blob import BlobServiceClient
 
-    from shared.pipeline.ledger.table import Ledger
+    from shared.pipeline.ledger import Ledger
     from shared.speech import SpeechClients, SpeechSettings
     from shared.storage import BlobStorage
 
@@ -111,7 +111,7 @@ def build_context(
     from azure.data.tables import TableServiceClient
     from azure.storage.blob import BlobServiceClient
 
-    from shared.pipeline.ledger.table import Ledger
+    from shared.pipeline.ledger import Ledger
     from shared.speech import AuthMode, SpeechClients
     from shared.storage import BlobStorage
 

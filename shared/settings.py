@@ -106,6 +106,29 @@ class AppSettings(BaseSettings):
     #: An intake that claimed a blob but never recorded a job is retried after this long.
     intake_stale_minutes: float = Field(default=10.0, gt=0)
 
+    # -- retries and finishing ------------------------------------------------------------
+    #: Jobs one file version may be submitted in when it keeps failing transiently (the
+    #: job vanished; InvalidUri, Internal, Timeout, Transient); then it is reported Failed.
+    retry_max_submissions: int = Field(default=4, ge=1, le=20)
+    #: Wait before the first resubmission; it doubles for each further one.
+    retry_backoff_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: Attempts at collecting a finished job's results and writing its outputs; then its
+    #: unfinished files are reported Failed (OutputWriteFailed) and the job is deleted.
+    finish_max_attempts: int = Field(default=5, ge=1, le=50)
+
+    # -- reconciliation sweep -------------------------------------------------------------
+    #: NCRONTAB of the sweep timer: it compares the containers with the ledger.
+    sweep_schedule: str = "30 */5 * * * *"
+    #: Blobs listed per page, and pages per container per tick (the work bound of a tick).
+    sweep_page_size: int = Field(default=1000, ge=10, le=5000)
+    sweep_pages_per_tick: int = Field(default=1, ge=1, le=100)
+    #: A blob younger than this is left to its own event (which is usually on its way).
+    sweep_grace_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    #: The blob trigger's poison queue, on the AudioStorage account.
+    poison_queue: str = Field(
+        default="webjobs-blobtrigger-poison", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+    )
+
     # -- HTTP ---------------------------------------------------------------------------
     recognize_max_seconds: float = Field(default=60.0, gt=0, le=60)
     #: Largest /api/recognize body, a guard next to the duration limit: 60 s of 16 kHz mono

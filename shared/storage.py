@@ -180,6 +180,28 @@ class BlobStorage:
 
         return await asyncio.to_thread(collect)
 
+    async def container_exists(self, container: str) -> bool:
+        """True if ``container`` exists (a manifest may name one that does not)."""
+        client = self.service.get_container_client(container)
+        return bool(await asyncio.to_thread(client.exists))
+
+    async def list_page(
+        self, container: str, *, marker: str | None, size: int
+    ) -> tuple[list[BlobInfo], str | None]:
+        """One page of the container in name order (no metadata), and the next marker.
+
+        The marker is the service's own continuation: a sweep keeps it between runs and
+        resumes where it stopped. None means the listing is complete.
+        """
+        client = self.service.get_container_client(container)
+
+        def page() -> tuple[list[BlobInfo], str | None]:
+            pages: Any = client.list_blobs(results_per_page=size).by_page(continuation_token=marker)
+            found = [_info(container, props) for props in next(pages, [])]
+            return found, pages.continuation_token or None
+
+        return await asyncio.to_thread(page)
+
     # -- URLs and SAS ---------------------------------------------------------------------
 
     def blob_url(self, container: str, name: str) -> str:

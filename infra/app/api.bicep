@@ -63,6 +63,9 @@ param defaultLocale string
 @description('POLL_SCHEDULE: NCRONTAB schedule of the poller.')
 param pollSchedule string
 
+@description('SWEEP_SCHEDULE: NCRONTAB schedule of the reconciliation sweep.')
+param sweepSchedule string
+
 @description('SPEECH_ENDPOINT: the Speech account\'s custom-subdomain endpoint.')
 param speechEndpoint string
 
@@ -318,6 +321,39 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         {
           name: 'INTAKE_STALE_MINUTES'
           value: '10'
+        }
+        // -- retries, finishing, reconciliation ------------------------------------------
+        {
+          name: 'RETRY_MAX_SUBMISSIONS'
+          value: '4'
+        }
+        {
+          name: 'RETRY_BACKOFF_SECONDS'
+          value: '300'
+        }
+        {
+          name: 'FINISH_MAX_ATTEMPTS'
+          value: '5'
+        }
+        {
+          name: 'SWEEP_SCHEDULE'
+          value: sweepSchedule
+        }
+        {
+          name: 'SWEEP_PAGE_SIZE'
+          value: '1000'
+        }
+        {
+          name: 'SWEEP_PAGES_PER_TICK'
+          value: '1'
+        }
+        {
+          name: 'SWEEP_GRACE_SECONDS'
+          value: '300'
+        }
+        {
+          name: 'POISON_QUEUE'
+          value: 'webjobs-blobtrigger-poison'
         }
         // -- HTTP ------------------------------------------------------------------------
         {

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from shared.pipeline.clock import utcnow
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import Claim, SourceKind, SourceState, source_fields
-from shared.pipeline.reports import write_error_report
+from shared.pipeline.outputs import report_failure
 from shared.redact import get_logger, redact
+from shared.storage_errors import StorageProblem
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -55,12 +56,11 @@ async def reject_claim(
     """
     ref = claim.record.ref
     output_container = ctx.settings.output_container
-    report = await write_error_report(
-        ctx.storage,
+    report = await report_failure(
+        ctx,
+        ref,
         output_base=output_base,
-        container=ref.container,
-        path=ref.path,
-        etag=ref.etag,
+        output_container=output_container,
         status=status,
         code=code,
         message=message,
@@ -106,10 +106,48 @@ async def claim_version(
 async def close_vanished(
     ctx: AppContext, claim: Claim, *, deleted: bool, message: str, now: dt.datetime
 ) -> str:
-    """Mark a claimed version whose blob was deleted or overwritten Failed; its code."""
+    """Mark a claimed version whose blob was deleted or overwritten Superseded; its code.
+
+    No report: the path's outputs belong to the newer version (or to nobody).
+    """
     code = "SourceDeleted" if deleted else "SourceChanged"
     await ctx.ledger.resolve_claim(
         claim,
-        source_fields(state=SourceState.FAILED, now=now, error_code=code, error_message=message),
+        source_fields(
+            state=SourceState.SUPERSEDED, now=now, error_code=code, error_message=message
+        ),
     )
     return code
+
+
+async def end_on_storage_problem(
+    ctx: AppContext,
+    claim: Claim,
+    problem: StorageProblem,
+    *,
+    output_base: str,
+    now: dt.datetime,
+) -> tuple[SourceState, str, str, str | None]:
+    """End a claim whose storage call failed for good: (state, code, message, report).
+
+    The blob vanishing or changing under the intake supersedes the version; anything else
+    permanent (forbidden, invalid, a missing container) is a report a person can act on.
+    Retrying would fail the same way, so the host is not asked to.
+    """
+    if problem.code in ("BlobNotFound", "ConditionNotMet"):
+        deleted = problem.code == "BlobNotFound"
+        message = f"the blob was {'deleted' if deleted else 'overwritten'} during its intake"
+        code = await close_vanished(ctx, claim, deleted=deleted, message=message, now=now)
+        return SourceState.SUPERSEDED, code, message, None
+    message = f"storage refused a request: {problem.message} ({problem.code})"
+    report = await reject_claim(
+        ctx,
+        claim,
+        now=now,
+        code=problem.code,
+        message=message,
+        accepted=None,
+        output_base=output_base,
+        status="Failed",
+    )
+    return SourceState.FAILED, problem.code, message, report

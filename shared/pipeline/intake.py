@@ -36,6 +36,7 @@ from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
     claim_version,
     close_vanished,
+    end_on_storage_problem,
     reject_claim,
     release_after_failure,
 )
@@ -61,6 +62,7 @@ from shared.pipeline.submission import (
 from shared.redact import get_logger
 from shared.speech.errors import BadRequestError
 from shared.speech.models import TranscriptionRequest
+from shared.storage_errors import classify_storage_error
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -82,6 +84,8 @@ class IntakeStatus(StrEnum):
     FAILED = "Failed"
     #: The blob no longer exists: nothing to do.
     MISSING = "Missing"
+    #: The version was deleted or overwritten while it was taken in.
+    SUPERSEDED = "Superseded"
 
 
 @dataclass(frozen=True)
@@ -135,18 +139,28 @@ async def intake_blob(
         ref,
         SourceKind.AUDIO,
         now=now,
-        extra={
-            "Size": blob.size,
-            "OutputContainer": settings.output_container,
-            "OutputBase": blob.name,
-        },
+        extra=source_fields(
+            size=blob.size, output_container=settings.output_container, output_base=blob.name
+        ),
     )
     if claim is None:
         _log.info("duplicate event for %s: already claimed or done", ref.display)
         return IntakeOutcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
     try:
         return await _process(ctx, claim, blob, now)
-    except BaseException as exc:
+    except Exception as exc:
+        problem = classify_storage_error(exc)
+        if problem is None or not problem.permanent:
+            await release_after_failure(ctx, claim, exc)
+            raise
+        state, code, message, report = await end_on_storage_problem(
+            ctx, claim, problem, output_base=blob.name, now=now
+        )
+        status = IntakeStatus.FAILED if state is SourceState.FAILED else IntakeStatus.SUPERSEDED
+        return IntakeOutcome(
+            status, ref.container, ref.path, ref.etag, code=code, message=message, report=report
+        )
+    except BaseException as exc:  # cancelled: give the claim back for the retry
         await release_after_failure(ctx, claim, exc)
         raise
 
@@ -292,6 +306,7 @@ async def _record_submission(
         error_code="",
         output_container=settings.output_container,
         output_base=source.output_base,
+        submissions=1,
     )
     if not await ctx.ledger.resolve_claim(claim, fields):
         _log.warning(

@@ -49,6 +49,7 @@ from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
     claim_version,
     close_vanished,
+    end_on_storage_problem,
     reject_claim,
     release_after_failure,
 )
@@ -72,7 +73,8 @@ from shared.pipeline.options import (
     first_error,
     resolve_options,
 )
-from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_MANIFEST, write_error_report
+from shared.pipeline.outputs import report_failure
+from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_MANIFEST
 from shared.pipeline.submission import (
     custom_properties,
     display_name_for,
@@ -89,6 +91,7 @@ from shared.speech.models import (
     LanguageIdentificationMode,
     TranscriptionRequest,
 )
+from shared.storage_errors import classify_storage_error
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -228,6 +231,7 @@ class ManifestStatus(StrEnum):
     REJECTED = "Rejected"
     FAILED = "Failed"
     MISSING = "Missing"
+    SUPERSEDED = "Superseded"
 
 
 @dataclass(frozen=True)
@@ -335,13 +339,25 @@ async def intake_manifest(
         ref,
         SourceKind.MANIFEST,
         now=now,
-        extra={"Size": blob.size, "OutputContainer": settings.output_container},
+        extra=source_fields(size=blob.size, output_container=settings.output_container),
     )
     if claim is None:
         return ManifestOutcome(ManifestStatus.DUPLICATE, ref.container, ref.path, ref.etag)
     try:
         return await _process(ctx, claim, blob, now)
-    except BaseException as exc:
+    except Exception as exc:
+        problem = classify_storage_error(exc)
+        if problem is None or not problem.permanent:
+            await release_after_failure(ctx, claim, exc)
+            raise
+        state, code, message, report = await end_on_storage_problem(
+            ctx, claim, problem, output_base=ref.path, now=now
+        )
+        status = ManifestStatus(state.value)
+        return ManifestOutcome(
+            status, ref.container, ref.path, ref.etag, code=code, message=message, report=report
+        )
+    except BaseException as exc:  # cancelled: give the claim back for the retry
         await release_after_failure(ctx, claim, exc)
         raise
 
@@ -437,12 +453,10 @@ async def _process(
 
     async def report_rejected(item: PlannedFile) -> None:
         code, message = item.code or "Rejected", item.message or ""
-        report = await write_error_report(
-            ctx.storage,
+        report = await report_failure(
+            ctx,
+            file_ref(item),
             output_base=destination + item.path,
-            container=audio_container,
-            path=item.path,
-            etag=item.etag or None,
             status="Rejected",
             code=code,
             message=message,
@@ -454,20 +468,18 @@ async def _process(
             file_ref(item),
             kind=SourceKind.MANIFEST_FILE,
             now=now,
-            fields={
-                "Manifest": origin,
-                "DestinationPrefix": destination,
-                "Size": item.size,
-                **source_fields(
-                    state=SourceState.REJECTED,
-                    now=now,
-                    error_code=code,
-                    error_message=message,
-                    report_path=report,
-                    output_container=settings.output_container,
-                    output_base=destination + item.path,
-                ),
-            },
+            fields=source_fields(
+                manifest=origin,
+                destination_prefix=destination,
+                size=item.size,
+                state=SourceState.REJECTED,
+                now=now,
+                error_code=code,
+                error_message=message,
+                report_path=report,
+                output_container=settings.output_container,
+                output_base=destination + item.path,
+            ),
         )
 
     await _bounded(settings.intake_concurrency, rejected_files, report_rejected)
@@ -530,20 +542,18 @@ async def _process(
         return await reject(refused[0], f"the service refused the request: {refused[1]}")
     await ctx.ledger.resolve_claim(
         claim,
-        {
-            **source_fields(
-                state=SourceState.SUBMITTED,
-                now=now,
-                options=options_record,
-                error_code="",
-                output_container=settings.output_container,
-            ),
-            "JobIds": json.dumps(job_ids),
-            "FileCount": len(files),
-            "RejectedCount": len(rejected_files),
-            "DestinationPrefix": destination,
-            "Manifest": origin,
-        },
+        source_fields(
+            state=SourceState.SUBMITTED,
+            now=now,
+            options=options_record,
+            error_code="",
+            output_container=settings.output_container,
+            job_ids=job_ids,
+            file_count=len(files),
+            rejected_count=len(rejected_files),
+            destination_prefix=destination,
+            manifest=origin,
+        ),
     )
     _log.info(
         "manifest %s: %d file(s) in %d job(s), %d rejected",
@@ -572,6 +582,9 @@ async def _expand(
     named = list(dict.fromkeys(manifest.files or []))
     if len(named) > limit:
         return "files", f"names {len(named)} files; at most {limit} are allowed"
+    if not await ctx.storage.container_exists(container):
+        field_name = "container" if manifest.container else "(input container)"
+        return field_name, f"there is no container {container!r} in the storage account"
     listed: dict[str, BlobInfo] = {}
     if manifest.prefix is not None:
         found = await ctx.storage.list_blobs(container, manifest.prefix, limit=limit)
@@ -660,20 +673,19 @@ async def _submit_chunk(
             source.ref,
             kind=SourceKind.MANIFEST_FILE,
             now=now,
-            fields={
-                "Manifest": source.origin,
-                "DestinationPrefix": destination,
-                "Size": item.size,
-                **source_fields(
-                    state=SourceState.SUBMITTED,
-                    now=now,
-                    job_id=job_id,
-                    display_name=display_name,
-                    options=options_record,
-                    output_container=settings.output_container,
-                    output_base=source.output_base,
-                ),
-            },
+            fields=source_fields(
+                manifest=source.origin,
+                destination_prefix=destination,
+                size=item.size,
+                state=SourceState.SUBMITTED,
+                now=now,
+                job_id=job_id,
+                display_name=display_name,
+                options=options_record,
+                output_container=settings.output_container,
+                output_base=source.output_base,
+                submissions=1,
+            ),
         )
 
     await _bounded(settings.intake_concurrency, list(zip(chunk, sources, strict=True)), record_file)

@@ -25,8 +25,9 @@ import pytest_asyncio
 
 from local.stack import StackInfo
 from shared.app_context import AppContext, build_context
-from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX
+from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX, PENDING_PREFIX
 from shared.pipeline.poller import PollSummary, poll_once
+from shared.pipeline.sweep import SweepSummary, sweep_once
 from shared.settings import AppSettings
 from shared.speech import SpeechSettings
 
@@ -43,6 +44,10 @@ class EmulatorAdmin:
     async def reset(self, *, jobs: bool = False) -> None:
         response = await self.http.post("/admin/reset", params={"jobs": "true"} if jobs else {})
         response.raise_for_status()
+
+    async def forget_jobs(self) -> None:
+        """Drop every job, as a restart of the service would."""
+        (await self.http.post("/admin/jobs:forget")).raise_for_status()
 
     async def faults(self, **changes: Any) -> None:
         response = await self.http.put("/admin/faults", json=changes)
@@ -138,6 +143,33 @@ class Pipeline:
             await asyncio.sleep(0.25)
         return summaries
 
+    async def pending_rows(self) -> int:
+        """Index rows of versions someone must still move on (claimed or retrying)."""
+        rows = await asyncio.to_thread(
+            lambda: list(
+                self.ctx.ledger_table.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                    parameters={"pk": ACTIVE_PARTITION, "lo": PENDING_PREFIX, "hi": "pending}"},
+                )
+            )
+        )
+        return len(rows)
+
+    async def settle(
+        self, *, timeout: float = 60.0
+    ) -> tuple[list[PollSummary], list[SweepSummary]]:
+        """Tick the poller and the sweep, as their timers do, until nothing is in flight."""
+        polls: list[PollSummary] = []
+        sweeps: list[SweepSummary] = []
+        deadline = time.monotonic() + timeout
+        while await self.active_jobs() or await self.pending_rows():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still in flight after {timeout} s: {polls[-2:]}")
+            polls.append(await poll_once(self.ctx))
+            sweeps.append(await sweep_once(self.ctx))
+            await asyncio.sleep(0.25)
+        return polls, sweeps
+
     def record_writes(self) -> None:
         """Record the order in which output blobs are written (``self.writes``)."""
         storage = self.ctx.storage
@@ -180,13 +212,18 @@ def stack_settings(stack: StackInfo, **overrides: Any) -> AppSettings:
     values: dict[str, Any] = {
         "AudioStorage__blobServiceUri": stack.blob_endpoint,
         "AudioStorage__tableServiceUri": stack.table_endpoint,
+        "AudioStorage__queueServiceUri": stack.queue_endpoint,
         "input_container": f"in-{tag}",
         "requests_container": f"req-{tag}",
         "output_container": f"out-{tag}",
         "ledger_table": f"ledger{tag}",
+        "poison_queue": f"poison-{tag}",
         # Fast polling for jobs that take seconds; the backoff test sets its own.
         "poll_min_interval_seconds": 0.2,
         "poll_max_interval_seconds": 1.0,
+        # Retries at once, and a sweep that takes in blobs of any age.
+        "retry_backoff_seconds": 0.1,
+        "sweep_grace_seconds": 0,
     }
     values.update(overrides)
     return AppSettings(**values)

@@ -207,3 +207,33 @@ async def test_a_chunk_submitted_before_a_crash_is_adopted(
     assert await pipeline.output("crash/a.wav.json") is not None
     jobs = await pipeline.ctx.speech.batch.list_transcriptions().to_list()
     assert crashed.id not in [j.id for j in jobs], "the finished job was deleted"
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"container": "no-such-container", "prefix": "2026/"},
+        {"container": "no-such-container", "files": ["a.wav"]},
+    ],
+)
+async def test_a_missing_container_is_rejected_at_once_in_words(
+    pipeline: Pipeline, document: Any
+) -> None:
+    """Fault 4: not an outage to wait out, and no SDK XML in the report."""
+    manifest = await put_manifest(pipeline, "missing.json", document)
+
+    outcome = await handle_manifest_blob(
+        pipeline.ctx, pipeline.settings.requests_container, manifest
+    )
+
+    assert outcome.status is ManifestStatus.REJECTED
+    report = await pipeline.output_json("missing.json.error.json")
+    assert report["message"] == (
+        "container: there is no container 'no-such-container' in the storage account"
+    )
+    assert "<?xml" not in json.dumps(report)
+    rows = await pipeline.ctx.ledger.sources_for_path(
+        pipeline.settings.requests_container, manifest
+    )
+    assert [row.state for row in rows] == [SourceState.REJECTED]
+    assert rows[0].attempts == 1, "decided on the first attempt"

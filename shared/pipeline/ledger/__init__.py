@@ -5,7 +5,8 @@ Layout (one table, ``settings.ledger_table``)::
     PartitionKey     RowKey                                  what
     src|<container>  <enc(path)>|<enc(etag)>[|m<origin>]     one source blob version (+ request)
     active           job|<job id>                            a job still being polled
-    active           claim|<hash of the source keys>         a claim not yet resolved
+    active           pending|<hash of the source keys>       a version someone must move on
+    active           sweep|<container>                       where the container's sweep stands
 
 * **Source rows** are permanent: the history the status API reads. ``enc`` percent-encodes
   the characters Table Storage forbids in keys (``/ \\ # ?``, control characters) plus ``%``
@@ -17,13 +18,28 @@ Layout (one table, ``settings.ledger_table``)::
   request, not a duplicate of the per-file upload.
 * **The ``active`` partition** holds only what is in flight: job rows from submission until
   the poller has finished them (then they are deleted; the source rows keep the record),
-  and an index row per open claim so the poller can find abandoned claims without
-  scanning every source row ever written.
+  an index row per pending version (claimed, or waiting to be submitted again) so the
+  sweep finds them without scanning every source row ever written, and one cursor per
+  swept container.
 
 Every write is conditional: create-if-absent, or merge with the ETag read before
-(``MatchConditions.IfNotModified``), so two instances can never both act on one row.
+(``MatchConditions.IfNotModified``), so two instances can never both act on one row. The
+pending index alone is upserted: it only points, the source row decides.
 The sync SDK runs in worker threads and is imported lazily (cold start).
 
 Modules: :mod:`~.keys` (partitions, row keys, encoding), :mod:`~.records` (typed rows and
-their storage form), :mod:`~.table` (the :class:`Ledger`: reads and conditional writes).
+their storage form), :mod:`~.table` (conditional table access), and one module per row
+family over it: :mod:`~.sources`, :mod:`~.pending`, :mod:`~.jobs`, :mod:`~.cursors`.
+No column name is written outside this package.
 """
+
+from shared.pipeline.ledger.cursors import SweepCursors
+from shared.pipeline.ledger.jobs import JobRows
+from shared.pipeline.ledger.sources import SourceRows
+
+
+class Ledger(SourceRows, JobRows, SweepCursors):
+    """Every read and conditional write of the ledger table."""
+
+
+__all__ = ["Ledger"]

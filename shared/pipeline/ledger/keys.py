@@ -11,7 +11,8 @@ from dataclasses import dataclass
 ACTIVE_PARTITION = "active"
 SOURCE_PARTITION_PREFIX = "src|"
 JOB_PREFIX = "job|"
-CLAIM_PREFIX = "claim|"
+PENDING_PREFIX = "pending|"
+CURSOR_PREFIX = "sweep|"
 #: Separator inside source row keys; encoded wherever it occurs in a path or ETag.
 KEY_SEPARATOR = "|"
 #: Table Storage keys are at most 1 KiB of UTF-16 (512 units); the path gets this much.

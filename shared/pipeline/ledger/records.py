@@ -21,21 +21,30 @@ MAX_PACKED_BYTES = 800_000
 
 
 class SourceState(StrEnum):
-    """Where a source blob version is in the pipeline."""
+    """Where a source blob version is in the pipeline (docs/architecture.md has the machine)."""
 
     #: Claimed by an intake; no job recorded yet.
     RECEIVED = "Received"
     #: A Speech job holds it (``JobId``).
     SUBMITTED = "Submitted"
+    #: A transient failure (the job vanished, storage was unreachable, the service's
+    #: ``Internal``/``Timeout``/``Transient``); submitted again at ``RetryAt``.
+    RETRYING = "Retrying"
     #: Outputs written.
     SUCCEEDED = "Succeeded"
-    #: The job or this file failed, got stuck or vanished; an error report says why.
+    #: The job or this file failed for good, or its outputs could not be written; an error
+    #: report says why.
     FAILED = "Failed"
     #: Not accepted (not audio, too large, bad options or manifest); an error report says why.
     REJECTED = "Rejected"
+    #: A newer version of the same path exists, or the blob was deleted: this version's
+    #: outputs are never written over the newer one's.
+    SUPERSEDED = "Superseded"
 
 
-TERMINAL_STATES = frozenset({SourceState.SUCCEEDED, SourceState.FAILED, SourceState.REJECTED})
+TERMINAL_STATES = frozenset(
+    {SourceState.SUCCEEDED, SourceState.FAILED, SourceState.REJECTED, SourceState.SUPERSEDED}
+)
 
 
 class SourceKind(StrEnum):
@@ -119,6 +128,17 @@ class SourceRecord:
     rejected_count: int | None = None
     #: For a manifest row: the resolved file list, fixed by the first attempt.
     plan: Any = None
+    #: How many jobs this version has been submitted in (0 before the first).
+    submissions: int = 0
+    #: When a ``Retrying`` version is submitted again.
+    retry_at: dt.datetime | None = None
+    #: True once the outputs were removed because the blob was deleted.
+    outputs_removed: bool = False
+
+    @property
+    def pending(self) -> bool:
+        """Not in a terminal state: someone still has to move it on."""
+        return self.state not in TERMINAL_STATES
 
     @classmethod
     def from_entity(cls, entity: Mapping[str, Any]) -> SourceRecord:
@@ -169,6 +189,9 @@ class SourceRecord:
                 int(entity["RejectedCount"]) if entity.get("RejectedCount") is not None else None
             ),
             plan=unpack(entity, "Plan"),
+            submissions=int(entity.get("Submissions") or 0),
+            retry_at=as_utc(entity.get("RetryAt")),
+            outputs_removed=bool(entity.get("OutputsRemoved")),
         )
 
 
@@ -185,10 +208,20 @@ def source_fields(
     output_container: str | None = None,
     output_base: str | None = None,
     outputs: list[str] | None = None,
+    size: int | None = None,
+    manifest: str | None = None,
+    destination_prefix: str | None = None,
+    job_ids: list[str] | None = None,
+    file_count: int | None = None,
+    rejected_count: int | None = None,
+    submissions: int | None = None,
+    retry_at: dt.datetime | None = None,
+    outputs_removed: bool | None = None,
 ) -> dict[str, Any]:
     """Properties to merge into a source row; None leaves a property unchanged.
 
-    Error fields are written together: giving ``error_code`` also overwrites the message.
+    The one place that knows the source row's column names. Error fields are written
+    together: giving ``error_code`` also overwrites the message.
     """
     changes: dict[str, Any] = {}
     if state is not None:
@@ -216,6 +249,18 @@ def source_fields(
         changes["OutputBase"] = output_base
     if outputs is not None:
         changes["Outputs"] = json.dumps(outputs)
+    optional: dict[str, Any] = {
+        "Size": size,
+        "Manifest": manifest,
+        "DestinationPrefix": destination_prefix,
+        "JobIds": json.dumps(job_ids) if job_ids is not None else None,
+        "FileCount": file_count,
+        "RejectedCount": rejected_count,
+        "Submissions": submissions,
+        "RetryAt": retry_at,
+        "OutputsRemoved": outputs_removed,
+    }
+    changes.update({key: value for key, value in optional.items() if value is not None})
     return changes
 
 
@@ -264,6 +309,8 @@ class JobRecord:
     polls: int = 0
     errors: int = 0
     last_error: str | None = None
+    #: Attempts at collecting results and writing outputs that failed (bounded).
+    finish_failures: int = 0
     last_polled_at: dt.datetime | None = None
     manifest: str | None = None
     row_etag: str = ""
@@ -313,6 +360,7 @@ class JobRecord:
             last_status=str(entity.get("LastStatus") or "NotStarted"),
             polls=int(entity.get("Polls") or 0),
             errors=int(entity.get("Errors") or 0),
+            finish_failures=int(entity.get("FinishFailures") or 0),
             last_error=str(entity["LastError"]) if entity.get("LastError") else None,
             last_polled_at=as_utc(entity.get("LastPolledAt")),
             manifest=str(entity["Manifest"]) if entity.get("Manifest") else None,
@@ -338,8 +386,8 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class ClaimIndex:
-    """An ``active`` row pointing at a source row whose claim is not resolved yet."""
+class PendingIndexRow:
+    """An ``active`` row pointing at a pending source version (see ``ledger.pending``)."""
 
     row_key: str
     row_etag: str
@@ -348,4 +396,4 @@ class ClaimIndex:
     kind: SourceKind
     container: str
     path: str
-    claimed_at: dt.datetime | None
+    due_at: dt.datetime | None

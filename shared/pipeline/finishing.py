@@ -1,0 +1,422 @@
+"""Finishing a job: results to outputs, failures to retries or reports, bounded.
+
+For each input of a job that ended, exactly one of:
+
+* **Succeeded** — ``.txt``, ``.srt``, ``.vtt`` and then the ``.json`` marker, when the
+  version is still its blob's current one;
+* **Superseded** — the blob was overwritten or deleted meanwhile: nothing is written over
+  the newer version's outputs (a deleted blob's outputs are removed);
+* **Retrying** — a transient failure (the job vanished; the service's ``InvalidUri``,
+  ``Internal``, ``Timeout``, ``Transient``) while submissions are left: the sweep submits
+  the version again after a backoff;
+* **Failed** — anything else, or no submissions left: ``.error.json`` with the reason.
+
+Collecting results and writing outputs may fail (storage down, a leased output blob, a
+403). A job whose finish fails is retried at its next poll, up to ``finish_max_attempts``;
+then its unfinished inputs are reported ``Failed`` (``OutputWriteFailed``, the report
+written where possible, the ledger row either way) and the job is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from shared.pipeline.ledger.records import (
+    JobRecord,
+    JobSource,
+    SourceKind,
+    SourceRecord,
+    SourceState,
+)
+from shared.pipeline.ledger.records import source_fields as fields
+from shared.pipeline.outputs import (
+    SUPERSEDED_MESSAGES,
+    Currency,
+    currency,
+    remove_outputs,
+    report_failure,
+    write_transcript,
+)
+from shared.redact import get_logger, redact
+from shared.speech.errors import SpeechError
+from shared.speech.models import (
+    FileKind,
+    Status,
+    Transcription,
+    TranscriptionFile,
+    TranscriptionReport,
+    TranscriptionResult,
+)
+from shared.speech.retry import RetryPolicy
+from shared.storage_errors import classify_storage_error
+
+if TYPE_CHECKING:
+    from shared.app_context import AppContext
+
+_log = get_logger(__name__)
+
+#: Status polls and result downloads retry server errors quickly but never sleep through
+#: a 429: the tick stops and the job waits for the service's hint instead.
+POLL_RETRY = RetryPolicy(max_attempts=3, retry_statuses=frozenset({408, 500, 502, 503, 504}))
+#: Results of one job processed at a time (downloads and output writes).
+FILE_CONCURRENCY = 8
+#: Per-file failures that another submission can cure (the Ingestion Client retries the
+#: same four); ``JobNotFound`` is ours: the service lost or expired the job.
+TRANSIENT_FILE_ERRORS = frozenset({"InvalidUri", "Internal", "Timeout", "Transient", "JobNotFound"})
+
+
+@dataclass
+class FinishTally:
+    """What finishing did to a job's inputs (added into the poller's summary)."""
+
+    succeeded: int = 0
+    failed: int = 0
+    retrying: int = 0
+    superseded: int = 0
+    #: Inputs whose outputs could not be written this time, with the reason.
+    unwritten: dict[JobSource, str] = field(default_factory=dict)
+
+
+def _url_key(url: str) -> str:
+    """A URL reduced to what identifies the blob: host and unquoted path, no query."""
+    parts = urlsplit(url)
+    return f"{parts.netloc.lower()}{unquote(parts.path)}"
+
+
+class SourceMatcher:
+    """Maps a result's or report line's ``source`` back to the job's input."""
+
+    def __init__(self, sources: list[JobSource]) -> None:
+        self.sources = sources
+        self._by_url = {_url_key(s.url): s for s in sources}
+        self._by_path: dict[str, list[JobSource]] = {}
+        for source in sources:
+            self._by_path.setdefault(source.path, []).append(source)
+
+    def match(self, reported: str | None) -> JobSource | None:
+        """The input ``reported`` names, or None."""
+        if not reported:
+            return self.sources[0] if len(self.sources) == 1 else None
+        if "://" in reported:
+            found = self._by_url.get(_url_key(reported))
+            if found is not None:
+                return found
+            reported = unquote(urlsplit(reported).path)
+        # Container input reports the blob path; be lenient about a container prefix.
+        for path, candidates in self._by_path.items():
+            if len(candidates) == 1 and (reported == path or reported.endswith("/" + path)):
+                return candidates[0]
+        return None
+
+
+async def bounded(items: list[Any], work: Callable[[Any], Awaitable[None]]) -> None:
+    """``work`` on every item, :data:`FILE_CONCURRENCY` at a time."""
+    semaphore = asyncio.Semaphore(FILE_CONCURRENCY)
+
+    async def one(item: Any) -> None:
+        async with semaphore:
+            await work(item)
+
+    await asyncio.gather(*(one(item) for item in items))
+
+
+def _output_container(ctx: AppContext, job: JobRecord) -> str:
+    return job.output_container or ctx.settings.output_container
+
+
+async def _held_row(
+    ctx: AppContext, job: JobRecord, source: JobSource
+) -> tuple[bool, SourceRecord | None]:
+    """(the input's row waits for this job, the row): not finished, moved or retried.
+
+    A manifest file whose row a crash never wrote has none: the job is the proof.
+    """
+    record = await ctx.ledger.get_source(source.ref)
+    if record is None:
+        return True, None
+    if not record.pending or record.state is SourceState.RETRYING:
+        return False, record
+    if record.job_id not in (None, job.job_id):
+        _log.warning("skipping %s: its row belongs to job %s", source.ref.display, record.job_id)
+        return False, record
+    return True, record
+
+
+async def _still_ours(ctx: AppContext, job: JobRecord, source: JobSource) -> bool:
+    return (await _held_row(ctx, job, source))[0]
+
+
+async def supersede(
+    ctx: AppContext, job: JobRecord, source: JobSource, state: Currency, now: dt.datetime
+) -> bool:
+    """Close an input whose blob changed or vanished; a deleted blob's outputs go too."""
+    closed = await ctx.ledger.close_source(
+        source.ref,
+        state=SourceState.SUPERSEDED,
+        now=now,
+        code=state.value,
+        message=SUPERSEDED_MESSAGES[state],
+    )
+    if closed is not None and state is Currency.DELETED:
+        await remove_outputs(
+            ctx, container=_output_container(ctx, job), base=source.output_base, report_too=True
+        )
+    return closed is not None
+
+
+async def deliver(
+    ctx: AppContext,
+    job: JobRecord,
+    source: JobSource,
+    raw: bytes,
+    result: TranscriptionResult,
+    now: dt.datetime,
+    tally: FinishTally,
+) -> None:
+    """One transcribed input: outputs if it is still current, else Superseded."""
+    if not await _still_ours(ctx, job, source):
+        return
+    state = await currency(ctx, source.ref)
+    if state is not Currency.CURRENT:
+        if await supersede(ctx, job, source, state, now):
+            tally.superseded += 1
+        return
+    container = _output_container(ctx, job)
+    written = await write_transcript(
+        ctx, container=container, base=source.output_base, raw=raw, result=result
+    )
+    # Overwritten while the outputs were written: the newer version's own job rewrites
+    # them, and this version must not claim them.
+    after = await currency(ctx, source.ref)
+    if after is not Currency.CURRENT:
+        if await supersede(ctx, job, source, after, now):
+            tally.superseded += 1
+        return
+    finished = await ctx.ledger.finish_source(
+        source.ref,
+        job_id=job.job_id,
+        changes=fields(
+            state=SourceState.SUCCEEDED,
+            now=now,
+            error_code="",
+            outputs=written,
+            output_container=container,
+            output_base=source.output_base,
+        ),
+    )
+    if finished is not None and finished.state is SourceState.SUCCEEDED:
+        tally.succeeded += 1
+
+
+def retry_delay(ctx: AppContext, submissions: int) -> dt.timedelta:
+    """The wait before submission number ``submissions + 1``: doubling from the setting."""
+    base = ctx.settings.retry_backoff_seconds
+    return dt.timedelta(seconds=base * 2 ** max(0, submissions - 1))
+
+
+async def settle_failure(
+    ctx: AppContext,
+    job: JobRecord,
+    source: JobSource,
+    now: dt.datetime,
+    tally: FinishTally,
+    *,
+    code: str,
+    message: str,
+) -> None:
+    """One failed input: Superseded, Retrying (transient, submissions left) or Failed."""
+    held, record = await _held_row(ctx, job, source)
+    if not held:
+        return
+    state = await currency(ctx, source.ref)
+    if state is not Currency.CURRENT:
+        if await supersede(ctx, job, source, state, now):
+            tally.superseded += 1
+        return
+    submissions = max(1, record.submissions if record is not None else 1)
+    if code in TRANSIENT_FILE_ERRORS and submissions < ctx.settings.retry_max_submissions:
+        retry_at = now + retry_delay(ctx, submissions)
+        kind = record.kind if record is not None else SourceKind.MANIFEST_FILE
+        scheduled = await ctx.ledger.schedule_retry(
+            source.ref,
+            kind,
+            job_id=job.job_id,
+            now=now,
+            retry_at=retry_at,
+            code=code,
+            message=f"{message} (submission {submissions} of "
+            f"{ctx.settings.retry_max_submissions}; submitted again at {retry_at:%H:%M:%S} UTC)",
+        )
+        if scheduled is not None:
+            tally.retrying += 1
+            _log.info("%s: %s, submitted again at %s", source.ref.display, code, retry_at)
+        return
+    if code in TRANSIENT_FILE_ERRORS:
+        message = f"{message} (gave up after {submissions} submissions)"
+    await fail(ctx, job, source, now, tally, code=code, message=message)
+
+
+async def fail(
+    ctx: AppContext,
+    job: JobRecord,
+    source: JobSource,
+    now: dt.datetime,
+    tally: FinishTally,
+    *,
+    code: str,
+    message: str,
+) -> None:
+    """Report an input Failed: ``.error.json`` where it can be written, the ledger always."""
+    if not await _still_ours(ctx, job, source):
+        return
+    container = _output_container(ctx, job)
+    report: str | None
+    try:
+        report = await report_failure(
+            ctx,
+            source.ref,
+            output_base=source.output_base,
+            output_container=container,
+            status="Failed",
+            code=code,
+            message=message,
+            job_id=job.job_id,
+            manifest=source.origin or None,
+            now=now,
+        )
+    except Exception as exc:
+        if code != "OutputWriteFailed":
+            raise  # finishing is retried; only the last attempt settles without a report
+        _log.warning("no report for %s: %s", source.ref.display, _storage_reason(exc))
+        report = None
+    finished = await ctx.ledger.finish_source(
+        source.ref,
+        job_id=job.job_id,
+        changes=fields(
+            state=SourceState.FAILED,
+            now=now,
+            error_code=code,
+            error_message=message,
+            report_path=report,
+            output_container=container,
+            output_base=source.output_base,
+        ),
+    )
+    if finished is not None and finished.state is SourceState.FAILED:
+        tally.failed += 1
+
+
+def _storage_reason(exc: BaseException) -> str:
+    problem = classify_storage_error(exc)
+    if problem is not None:
+        return f"{problem.message} ({problem.code})"
+    return redact(f"{type(exc).__name__}: {exc}")[:500]
+
+
+async def collect(
+    ctx: AppContext, job: JobRecord, transcription: Transcription, now: dt.datetime
+) -> FinishTally:
+    """Every input of a Succeeded or Failed job to its next state; raises if listing fails."""
+    batch = ctx.speech.batch
+    tally = FinishTally()
+    failed_job = transcription.status == Status.FAILED
+    error = transcription.properties.error if transcription.properties else None
+    files: list[TranscriptionFile] = []
+    async for file in batch.list_transcription_files(job.job_id, retry=POLL_RETRY):
+        files.append(file)
+    matcher = SourceMatcher(job.sources)
+    done: set[JobSource] = set()
+
+    async def transcribed(file: TranscriptionFile) -> None:
+        url = file.links.content_url if file.links else None
+        if not url:
+            return
+        raw = await batch.download_file(url)
+        result = TranscriptionResult.model_validate_json(raw)
+        source = matcher.match(result.source)
+        if source is None:
+            _log.warning("job %s: a result for an unknown source; ignored", job.job_id)
+            return
+        if source in done:
+            return
+        done.add(source)
+        try:
+            await deliver(ctx, job, source, raw, result, now, tally)
+        except (SpeechError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            tally.unwritten[source] = _storage_reason(exc)
+
+    await bounded([f for f in files if f.kind == FileKind.TRANSCRIPTION], transcribed)
+
+    failures: dict[JobSource, tuple[str, str]] = {}
+    for file in files:
+        if file.kind != FileKind.TRANSCRIPTION_REPORT:
+            continue
+        report: TranscriptionReport = await batch.download_report(file)
+        for detail in report.details or []:
+            source = matcher.match(detail.effective_source)
+            if source is None or source in done or detail.status == Status.SUCCEEDED:
+                continue
+            failures[source] = (
+                detail.error_kind or "TranscriptionFailed",
+                detail.error_message or "the service could not transcribe this file",
+            )
+    if failed_job:
+        fallback = (
+            (error.code if error and error.code else "TranscriptionFailed"),
+            (error.message if error and error.message else "the transcription job failed"),
+        )
+    else:
+        fallback = ("NoResult", "the job succeeded but returned no result for this file")
+    await settle_all(
+        ctx,
+        job,
+        [s for s in job.sources if s not in done],
+        now,
+        tally,
+        lambda source: failures.get(source, fallback),
+    )
+    return tally
+
+
+async def settle_all(
+    ctx: AppContext,
+    job: JobRecord,
+    sources: list[JobSource],
+    now: dt.datetime,
+    tally: FinishTally,
+    reason: Callable[[JobSource], tuple[str, str]],
+) -> None:
+    """Settle each failed input with its (code, message); write failures are collected."""
+
+    async def one(source: JobSource) -> None:
+        code, message = reason(source)
+        try:
+            await settle_failure(ctx, job, source, now, tally, code=code, message=message)
+        except (SpeechError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            tally.unwritten[source] = _storage_reason(exc)
+
+    await bounded(sources, one)
+
+
+async def give_up_writing(
+    ctx: AppContext, job: JobRecord, tally: FinishTally, now: dt.datetime
+) -> None:
+    """The last finish attempt failed: report the unwritten inputs Failed."""
+    unwritten = dict(tally.unwritten)
+    tally.unwritten.clear()
+    attempts = job.finish_failures + 1
+
+    async def one(source: JobSource) -> None:
+        message = f"the outputs could not be written after {attempts} attempts: {unwritten[source]}"
+        await fail(ctx, job, source, now, tally, code="OutputWriteFailed", message=message)
+
+    await bounded(list(unwritten), one)
