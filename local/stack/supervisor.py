@@ -411,7 +411,7 @@ class Stack:
                 return False
             time.sleep(POLL_SECONDS)
 
-    def _stop(self, service: str) -> bool:
+    def _stop(self, service: str, *, kill: bool = False) -> bool:
         """Stop one service's process group; True if it was running."""
         pid = self._owned_pid(service)
         if pid is None:
@@ -419,7 +419,8 @@ class Stack:
             return False
         # start_new_session made the service a group leader: its pid is the group id, and
         # signalling the group reaches whatever the service started itself.
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        signals = (signal.SIGKILL,) if kill else (signal.SIGTERM, signal.SIGKILL)
+        for sig in signals:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, sig)
             if self._group_exits(pid, STOP_GRACE_SECONDS):
@@ -437,6 +438,18 @@ class Stack:
         return True
 
     # Public API --------------------------------------------------------------------------
+
+    def stop(self, service: str, *, kill: bool = False) -> bool:
+        """Stop one service (``kill``: SIGKILL at once, a crash); ``up`` starts it again.
+
+        For fault tests: an outage of storage, a restart of Speech, a host that dies.
+        """
+        if service not in ALL_SERVICES:
+            raise StackError(f"unknown service {service!r}; known: {list(ALL_SERVICES)}")
+        stopped = self._stop(service, kill=kill)
+        if stopped:
+            self._echo(f"{service}: {'killed' if kill else 'stopped'}")
+        return stopped
 
     def up(self) -> StackInfo:
         """Start every chosen service that is not running yet; wait until all answer.

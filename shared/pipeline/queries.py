@@ -72,6 +72,12 @@ class TranscriptionStatus(_Model):
     completed_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
     attempts: int = 0
+    #: Jobs this version was submitted in; more than one after transient failures.
+    submissions: int = 0
+    #: For ``Retrying``: when it is submitted again.
+    retry_at: dt.datetime | None = None
+    #: True once the blob was deleted and its outputs with it.
+    outputs_removed: bool = False
     error: ErrorInfo | None = None
     outputs: list[OutputLink] = []
     #: ``container/path@etag`` of the manifest that asked for this file, if one did.
@@ -122,9 +128,10 @@ def to_status(ctx: AppContext, record: SourceRecord) -> TranscriptionStatus:
         )
         for name in names
     ]
+    shows_error = record.state is not SourceState.SUCCEEDED or record.outputs_removed
     error = (
         ErrorInfo(code=record.error_code, message=record.error_message)
-        if record.error_code and record.state is not SourceState.SUCCEEDED
+        if record.error_code and shows_error
         else None
     )
     return TranscriptionStatus(
@@ -140,6 +147,9 @@ def to_status(ctx: AppContext, record: SourceRecord) -> TranscriptionStatus:
         completed_at=record.completed_at,
         updated_at=record.updated_at,
         attempts=record.attempts,
+        submissions=record.submissions,
+        retry_at=record.retry_at if record.state is SourceState.RETRYING else None,
+        outputs_removed=record.outputs_removed,
         error=error,
         outputs=outputs,
         manifest=record.manifest,

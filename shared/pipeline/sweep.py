@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -106,7 +107,20 @@ async def sweep_once(ctx: AppContext, *, now: dt.datetime | None = None) -> Swee
             # One broken step (storage down) must not starve the others of their turn.
             summary.errors += 1
             _log.exception("sweep step failed; retried on the next tick")
-    _log.info("sweep: %s", summary)
+    # An idle tick every few seconds (offline) would drown the log: speak when work was done.
+    worked = any(
+        (
+            summary.poison,
+            summary.recovered,
+            summary.resubmitted,
+            summary.taken_in,
+            summary.superseded,
+            summary.outputs_removed,
+            summary.requeued,
+            summary.errors,
+        )
+    )
+    _log.log(logging.INFO if worked else logging.DEBUG, "sweep: %s", summary)
     return summary
 
 
