@@ -25,6 +25,7 @@ import json
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The connection (binding ``connection=``) the app's storage bindings use.
@@ -67,16 +68,24 @@ def read_env_file(path: Path) -> dict[str, str]:
     return env
 
 
-def read_local_settings(path: Path) -> dict[str, str]:
-    """The ``Values`` of a ``local.settings.json`` (empty if the file does not exist)."""
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A settings file's JSON object; None if the file does not exist, SettingError if bad."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return {}
+        return None
     except (OSError, ValueError) as exc:
         raise SettingError(f"{path}: not readable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise SettingError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_local_settings(path: Path) -> dict[str, str]:
+    """The ``Values`` of a ``local.settings.json`` (empty if the file does not exist)."""
+    data = read_json_object(path)
+    if data is None:
+        return {}
     if data.get("IsEncrypted"):
         raise SettingError(f"{path}: IsEncrypted is true; this host reads plain values only")
     values = data.get("Values", {})

@@ -40,16 +40,27 @@ async def list_base_models(ctx: Context) -> Response:
     return _listed(ctx, ctx.emulator.catalog.base_models, custom=False)
 
 
+def _one_model(ctx: Context, *, custom: bool) -> Response:
+    """One base or custom model; a custom one still training gets ``Retry-After``."""
+    model_id = ctx.request.path_params["id"]
+    catalog = ctx.emulator.catalog
+    model = catalog.custom_model(model_id) if custom else catalog.base_model(model_id)
+    if model is None:
+        kind = "model" if custom else "base model"
+        raise not_found(f"The {kind} {model_id} does not exist.")
+    headers = {}
+    if custom and model.status in ("NotStarted", "Running"):
+        headers["Retry-After"] = str(ctx.emulator.settings.retry_after_seconds)
+    return JSONResponse(
+        model_document(model, base_url=ctx.base_url, api_version=ctx.api_version, custom=custom),
+        headers=headers,
+    )
+
+
 @endpoint("Models_GetBaseModel", Kind.BATCH)
 async def get_base_model(ctx: Context) -> Response:
     """One base model."""
-    model_id = ctx.request.path_params["id"]
-    model = ctx.emulator.catalog.base_model(model_id)
-    if model is None:
-        raise not_found(f"The base model {model_id} does not exist.")
-    return JSONResponse(
-        model_document(model, base_url=ctx.base_url, api_version=ctx.api_version, custom=False)
-    )
+    return _one_model(ctx, custom=False)
 
 
 @endpoint("Models_ListCustomModels", Kind.BATCH)
@@ -61,17 +72,7 @@ async def list_custom_models(ctx: Context) -> Response:
 @endpoint("Models_GetCustomModel", Kind.BATCH)
 async def get_custom_model(ctx: Context) -> Response:
     """One configured custom model."""
-    model_id = ctx.request.path_params["id"]
-    model = ctx.emulator.catalog.custom_model(model_id)
-    if model is None:
-        raise not_found(f"The model {model_id} does not exist.")
-    headers = {}
-    if model.status in ("NotStarted", "Running"):
-        headers["Retry-After"] = str(ctx.emulator.settings.retry_after_seconds)
-    return JSONResponse(
-        model_document(model, base_url=ctx.base_url, api_version=ctx.api_version, custom=True),
-        headers=headers,
-    )
+    return _one_model(ctx, custom=True)
 
 
 def routes() -> list[Route]:

@@ -251,29 +251,20 @@ class BlobTriggerRunner:
             self.spec.name, container, version.name, version.etag, version.blob_type
         )
         failure = await self._poison_queue.put(self.config.connection, message)
-        if failure is None:
-            log.error(
-                "%s: giving up on %s (ETag %s) after %d attempts (last: %s); message put on "
-                "queue %s",
-                self.spec.name,
-                where,
-                version.etag,
-                attempts,
-                error,
-                POISON_QUEUE,
-            )
-        else:
-            log.error(
-                "%s: giving up on %s (ETag %s) after %d attempts (last: %s); queue %s "
-                "unreachable (%s): message kept in %s, retried on later polls",
-                self.spec.name,
-                where,
-                version.etag,
-                attempts,
-                error,
-                POISON_QUEUE,
-                failure,
-                self._poison_queue.spool,
-            )
+        fate = (
+            f"message put on queue {POISON_QUEUE}"
+            if failure is None
+            else f"queue {POISON_QUEUE} unreachable ({failure}): message kept in "
+            f"{self._poison_queue.spool}, retried on later polls"
+        )
+        log.error(
+            "%s: giving up on %s (ETag %s) after %d attempts (last: %s); %s",
+            self.spec.name,
+            where,
+            version.etag,
+            attempts,
+            error,
+            fate,
+        )
         self.poisoned += 1
         self._receipts.record(self.spec.name, version.name, version.etag)

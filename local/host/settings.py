@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from local.app_settings import SettingError as SettingError  # re-exported: the host raises it too
+from local.app_settings import read_json_object
 
 SETTING_REFERENCE = re.compile(r"%([^%\s]+)%")
 DEFAULT_ROUTE_PREFIX = "api"
@@ -99,14 +99,7 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def _host_json(app_dir: Path) -> dict[str, Any]:
-    path = app_dir / "host.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise SettingError(f"{path}: not readable JSON: {exc}") from None
-    return data if isinstance(data, dict) else {}
+    return read_json_object(app_dir / "host.json") or {}
 
 
 def _section(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:

@@ -7,20 +7,47 @@ transient failure so a retry takes it over at once, or closed because the versio
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from shared.pipeline.clock import utcnow
 from shared.pipeline.ledger.keys import SourceRef
-from shared.pipeline.ledger.records import Claim, SourceKind, SourceState, source_fields
+from shared.pipeline.ledger.records import (
+    Claim,
+    SourceKind,
+    SourceRecord,
+    SourceState,
+    source_fields,
+)
 from shared.pipeline.outputs import report_failure
 from shared.redact import get_logger, redact
-from shared.storage_errors import StorageProblem
+from shared.storage_errors import StorageProblem, classify_storage_error
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
+    from shared.storage import BlobInfo
+
+O_co = TypeVar("O_co", covariant=True)
 
 _log = get_logger(__name__)
+
+
+class IntakeStatus(StrEnum):
+    """What an intake (of an audio file or a manifest) did with one blob event."""
+
+    #: A job holds the blob now (submitted by this call, or found after a crash).
+    SUBMITTED = "Submitted"
+    #: Another delivery of the same version holds or finished it: nothing done.
+    DUPLICATE = "Duplicate"
+    #: Not accepted; an error report was written.
+    REJECTED = "Rejected"
+    #: Given up after ``intake_max_attempts``, or storage refused for good; see the ledger.
+    FAILED = "Failed"
+    #: The blob no longer exists: nothing to do.
+    MISSING = "Missing"
+    #: The version was deleted or overwritten while it was taken in.
+    SUPERSEDED = "Superseded"
 
 
 def transient_reason(exc: BaseException) -> tuple[str, str]:
@@ -151,3 +178,118 @@ async def end_on_storage_problem(
         status="Failed",
     )
     return SourceState.FAILED, problem.code, message, report
+
+
+async def settle_exception(
+    ctx: AppContext,
+    claim: Claim,
+    exc: BaseException,
+    *,
+    output_base: str,
+    now: dt.datetime,
+) -> tuple[IntakeStatus, str, str, str | None]:
+    """After ``exc`` in a claimed intake: (status, code, message, report), or re-raise.
+
+    A permanent storage problem ends the claim (:func:`end_on_storage_problem`); anything
+    else releases it, so the host's retry of the event takes it over at once, and raises.
+    """
+    problem = classify_storage_error(exc) if isinstance(exc, Exception) else None
+    if problem is None or not problem.permanent:
+        await release_after_failure(ctx, claim, exc)
+        raise exc
+    state, code, message, report = await end_on_storage_problem(
+        ctx, claim, problem, output_base=output_base, now=now
+    )
+    return IntakeStatus(state.value), code, message, report
+
+
+class OutcomeType(Protocol[O_co]):
+    """How an intake reports what it did (``IntakeOutcome``, ``ManifestOutcome``)."""
+
+    def __call__(
+        self,
+        status: IntakeStatus,
+        container: str,
+        path: str,
+        etag: str | None = ...,
+        *,
+        code: str | None = ...,
+        message: str | None = ...,
+        report: str | None = ...,
+    ) -> O_co: ...
+
+
+async def run_claimed(
+    ctx: AppContext,
+    blob: BlobInfo,
+    kind: SourceKind,
+    *,
+    now: dt.datetime,
+    extra: Mapping[str, Any],
+    outcome: OutcomeType[O_co],
+    process: Callable[[Claim], Awaitable[O_co]],
+) -> O_co:
+    """Claim one blob version and run ``process`` on it: the frame of every intake.
+
+    A duplicate delivery does nothing; a permanent storage problem ends the claim with its
+    outcome; any other failure releases the claim and raises, for the host's retry.
+    """
+    ref = SourceRef(blob.container, blob.name, blob.etag)
+    claim = await claim_version(ctx, ref, kind, now=now, extra=extra)
+    if claim is None:
+        _log.info("duplicate event for %s: already claimed or done", ref.display)
+        return outcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
+    try:
+        return await process(claim)
+    except BaseException as exc:
+        status, code, message, report = await settle_exception(
+            ctx, claim, exc, output_base=extra.get("OutputBase") or ref.path, now=now
+        )
+        return outcome(
+            status, ref.container, ref.path, ref.etag, code=code, message=message, report=report
+        )
+
+
+async def handle_current(
+    ctx: AppContext,
+    container: str,
+    name: str,
+    intake: Callable[[BlobInfo], Awaitable[O_co]],
+    outcome: OutcomeType[O_co],
+) -> O_co:
+    """Take in the blob's *current* version: a newer version always wins over the event's."""
+    blob = await ctx.storage.get_properties(container, name)
+    if blob is None:
+        _log.info("%s/%s is gone: nothing to do", container, name)
+        return outcome(IntakeStatus.MISSING, container, name)
+    return await intake(blob)
+
+
+async def recover(
+    ctx: AppContext,
+    record: SourceRecord,
+    *,
+    now: dt.datetime,
+    intake: Callable[[BlobInfo], Awaitable[O_co]],
+    outcome: OutcomeType[O_co],
+) -> O_co:
+    """Finish an abandoned claim (the sweep calls this).
+
+    If the blob still has the claimed version, the intake runs again (taking the claim
+    over). If it was deleted or overwritten, that version cannot be taken in any more: it
+    is Superseded, without a report (the path's outputs, if any, belong to the newer
+    version, whose own event or the sweep takes it in).
+    """
+    ref = record.ref
+    blob = await ctx.storage.get_properties(ref.container, ref.path)
+    if blob is not None and blob.etag == ref.etag:
+        return await intake(blob)
+    claim = await claim_version(ctx, ref, record.kind, now=now)
+    if claim is None:
+        return outcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
+    what = "deleted" if blob is None else "overwritten"
+    message = f"the blob was {what} before it was taken in; a newer version stands alone"
+    code = await close_vanished(ctx, claim, deleted=blob is None, message=message, now=now)
+    return outcome(
+        IntakeStatus.SUPERSEDED, ref.container, ref.path, ref.etag, code=code, message=message
+    )

@@ -125,190 +125,10 @@ async def bounded(items: list[Any], work: Callable[[Any], Awaitable[None]]) -> N
     await asyncio.gather(*(one(item) for item in items))
 
 
-def _output_container(ctx: AppContext, job: JobRecord) -> str:
-    return job.output_container or ctx.settings.output_container
-
-
-async def _held_row(
-    ctx: AppContext, job: JobRecord, source: JobSource
-) -> tuple[bool, SourceRecord | None]:
-    """(the input's row waits for this job, the row): not finished, moved or retried.
-
-    A manifest file whose row a crash never wrote has none: the job is the proof.
-    """
-    record = await ctx.ledger.get_source(source.ref)
-    if record is None:
-        return True, None
-    if not record.pending or record.state is SourceState.RETRYING:
-        return False, record
-    if record.job_id not in (None, job.job_id):
-        _log.warning("skipping %s: its row belongs to job %s", source.ref.display, record.job_id)
-        return False, record
-    return True, record
-
-
-async def _still_ours(ctx: AppContext, job: JobRecord, source: JobSource) -> bool:
-    return (await _held_row(ctx, job, source))[0]
-
-
-async def supersede(
-    ctx: AppContext, job: JobRecord, source: JobSource, state: Currency, now: dt.datetime
-) -> bool:
-    """Close an input whose blob changed or vanished; a deleted blob's outputs go too."""
-    closed = await ctx.ledger.close_source(
-        source.ref,
-        state=SourceState.SUPERSEDED,
-        now=now,
-        code=state.value,
-        message=SUPERSEDED_MESSAGES[state],
-    )
-    if closed is not None and state is Currency.DELETED:
-        await remove_outputs(
-            ctx, container=_output_container(ctx, job), base=source.output_base, report_too=True
-        )
-    return closed is not None
-
-
-async def deliver(
-    ctx: AppContext,
-    job: JobRecord,
-    source: JobSource,
-    raw: bytes,
-    result: TranscriptionResult,
-    now: dt.datetime,
-    tally: FinishTally,
-) -> None:
-    """One transcribed input: outputs if it is still current, else Superseded."""
-    if not await _still_ours(ctx, job, source):
-        return
-    state = await currency(ctx, source.ref)
-    if state is not Currency.CURRENT:
-        if await supersede(ctx, job, source, state, now):
-            tally.superseded += 1
-        return
-    container = _output_container(ctx, job)
-    written = await write_transcript(
-        ctx, container=container, base=source.output_base, raw=raw, result=result
-    )
-    # Overwritten while the outputs were written: the newer version's own job rewrites
-    # them, and this version must not claim them.
-    after = await currency(ctx, source.ref)
-    if after is not Currency.CURRENT:
-        if await supersede(ctx, job, source, after, now):
-            tally.superseded += 1
-        return
-    finished = await ctx.ledger.finish_source(
-        source.ref,
-        job_id=job.job_id,
-        changes=fields(
-            state=SourceState.SUCCEEDED,
-            now=now,
-            error_code="",
-            outputs=written,
-            output_container=container,
-            output_base=source.output_base,
-        ),
-    )
-    if finished is not None and finished.state is SourceState.SUCCEEDED:
-        tally.succeeded += 1
-
-
 def retry_delay(ctx: AppContext, submissions: int) -> dt.timedelta:
     """The wait before submission number ``submissions + 1``: doubling from the setting."""
     base = ctx.settings.retry_backoff_seconds
     return dt.timedelta(seconds=base * 2 ** max(0, submissions - 1))
-
-
-async def settle_failure(
-    ctx: AppContext,
-    job: JobRecord,
-    source: JobSource,
-    now: dt.datetime,
-    tally: FinishTally,
-    *,
-    code: str,
-    message: str,
-) -> None:
-    """One failed input: Superseded, Retrying (transient, submissions left) or Failed."""
-    held, record = await _held_row(ctx, job, source)
-    if not held:
-        return
-    state = await currency(ctx, source.ref)
-    if state is not Currency.CURRENT:
-        if await supersede(ctx, job, source, state, now):
-            tally.superseded += 1
-        return
-    submissions = max(1, record.submissions if record is not None else 1)
-    if code in TRANSIENT_FILE_ERRORS and submissions < ctx.settings.retry_max_submissions:
-        retry_at = now + retry_delay(ctx, submissions)
-        kind = record.kind if record is not None else SourceKind.MANIFEST_FILE
-        scheduled = await ctx.ledger.schedule_retry(
-            source.ref,
-            kind,
-            job_id=job.job_id,
-            now=now,
-            retry_at=retry_at,
-            code=code,
-            message=f"{message} (submission {submissions} of "
-            f"{ctx.settings.retry_max_submissions}; submitted again at {retry_at:%H:%M:%S} UTC)",
-        )
-        if scheduled is not None:
-            tally.retrying += 1
-            _log.info("%s: %s, submitted again at %s", source.ref.display, code, retry_at)
-        return
-    if code in TRANSIENT_FILE_ERRORS:
-        message = f"{message} (gave up after {submissions} submissions)"
-    await fail(ctx, job, source, now, tally, code=code, message=message)
-
-
-async def fail(
-    ctx: AppContext,
-    job: JobRecord,
-    source: JobSource,
-    now: dt.datetime,
-    tally: FinishTally,
-    *,
-    code: str,
-    message: str,
-) -> None:
-    """Report an input Failed: ``.error.json`` where it can be written, the ledger always."""
-    if not await _still_ours(ctx, job, source):
-        return
-    container = _output_container(ctx, job)
-    report: str | None
-    try:
-        report = await report_failure(
-            ctx,
-            source.ref,
-            output_base=source.output_base,
-            output_container=container,
-            status="Failed",
-            code=code,
-            message=message,
-            job_id=job.job_id,
-            manifest=source.origin or None,
-            now=now,
-        )
-    except Exception as exc:
-        if code != "OutputWriteFailed":
-            raise  # finishing is retried; only the last attempt settles without a report
-        _log.warning("no report for %s: %s", source.ref.display, _storage_reason(exc))
-        report = None
-    finished = await ctx.ledger.finish_source(
-        source.ref,
-        job_id=job.job_id,
-        changes=fields(
-            state=SourceState.FAILED,
-            now=now,
-            error_code=code,
-            error_message=message,
-            report_path=report,
-            output_container=container,
-            output_base=source.output_base,
-        ),
-    )
-    if finished is not None and finished.state is SourceState.FAILED:
-        tally.failed += 1
 
 
 def _storage_reason(exc: BaseException) -> str:
@@ -318,105 +138,224 @@ def _storage_reason(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {exc}")[:500]
 
 
-async def collect(
-    ctx: AppContext, job: JobRecord, transcription: Transcription, now: dt.datetime
-) -> FinishTally:
-    """Every input of a Succeeded or Failed job to its next state; raises if listing fails."""
-    batch = ctx.speech.batch
-    tally = FinishTally()
-    failed_job = transcription.status == Status.FAILED
-    error = transcription.properties.error if transcription.properties else None
-    files: list[TranscriptionFile] = []
-    async for file in batch.list_transcription_files(job.job_id, retry=POLL_RETRY):
-        files.append(file)
-    matcher = SourceMatcher(job.sources)
-    done: set[JobSource] = set()
+class JobFinish:
+    """One attempt at finishing one job: each input to its next state, counted in ``tally``."""
 
-    async def transcribed(file: TranscriptionFile) -> None:
-        url = file.links.content_url if file.links else None
-        if not url:
-            return
-        raw = await batch.download_file(url)
-        result = TranscriptionResult.model_validate_json(raw)
-        source = matcher.match(result.source)
-        if source is None:
-            _log.warning("job %s: a result for an unknown source; ignored", job.job_id)
-            return
-        if source in done:
-            return
-        done.add(source)
-        try:
-            await deliver(ctx, job, source, raw, result, now, tally)
-        except (SpeechError, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            tally.unwritten[source] = _storage_reason(exc)
+    def __init__(self, ctx: AppContext, job: JobRecord, now: dt.datetime) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.now = now
+        self.tally = FinishTally()
+        self.container = job.output_container or ctx.settings.output_container
 
-    await bounded([f for f in files if f.kind == FileKind.TRANSCRIPTION], transcribed)
+    async def _held_row(self, source: JobSource) -> tuple[bool, SourceRecord | None]:
+        """(the input's row waits for this job, the row): not finished, moved or retried.
 
-    failures: dict[JobSource, tuple[str, str]] = {}
-    for file in files:
-        if file.kind != FileKind.TRANSCRIPTION_REPORT:
-            continue
-        report: TranscriptionReport = await batch.download_report(file)
-        for detail in report.details or []:
-            source = matcher.match(detail.effective_source)
-            if source is None or source in done or detail.status == Status.SUCCEEDED:
-                continue
-            failures[source] = (
-                detail.error_kind or "TranscriptionFailed",
-                detail.error_message or "the service could not transcribe this file",
-            )
-    if failed_job:
-        fallback = (
-            (error.code if error and error.code else "TranscriptionFailed"),
-            (error.message if error and error.message else "the transcription job failed"),
+        A manifest file whose row a crash never wrote has none: the job is the proof.
+        """
+        record = await self.ctx.ledger.get_source(source.ref)
+        if record is None:
+            return True, None
+        if not record.pending or record.state is SourceState.RETRYING:
+            return False, record
+        if record.job_id not in (None, self.job.job_id):
+            _log.warning("skipping %s: its row is job %s's", source.ref.display, record.job_id)
+            return False, record
+        return True, record
+
+    async def _superseded(self, source: JobSource) -> bool:
+        """True (and the input closed) if its blob changed or vanished."""
+        state = await currency(self.ctx, source.ref)
+        if state is Currency.CURRENT:
+            return False
+        closed = await self.ctx.ledger.close_source(
+            source.ref,
+            state=SourceState.SUPERSEDED,
+            now=self.now,
+            code=state.value,
+            message=SUPERSEDED_MESSAGES[state],
         )
-    else:
-        fallback = ("NoResult", "the job succeeded but returned no result for this file")
-    await settle_all(
-        ctx,
-        job,
-        [s for s in job.sources if s not in done],
-        now,
-        tally,
-        lambda source: failures.get(source, fallback),
-    )
-    return tally
+        if closed is not None:
+            self.tally.superseded += 1
+            if state is Currency.DELETED:
+                await remove_outputs(
+                    self.ctx, container=self.container, base=source.output_base, report_too=True
+                )
+        return True
 
+    async def deliver(self, source: JobSource, raw: bytes, result: TranscriptionResult) -> None:
+        """One transcribed input: outputs if it is still current, else Superseded."""
+        if not (await self._held_row(source))[0] or await self._superseded(source):
+            return
+        written = await write_transcript(
+            self.ctx, container=self.container, base=source.output_base, raw=raw, result=result
+        )
+        # Overwritten while the outputs were written: the newer version's own job rewrites
+        # them, and this version must not claim them.
+        if await self._superseded(source):
+            return
+        finished = await self.ctx.ledger.finish_source(
+            source.ref,
+            job_id=self.job.job_id,
+            changes=fields(
+                state=SourceState.SUCCEEDED,
+                now=self.now,
+                error_code="",
+                outputs=written,
+                output_container=self.container,
+                output_base=source.output_base,
+            ),
+        )
+        if finished is not None and finished.state is SourceState.SUCCEEDED:
+            self.tally.succeeded += 1
 
-async def settle_all(
-    ctx: AppContext,
-    job: JobRecord,
-    sources: list[JobSource],
-    now: dt.datetime,
-    tally: FinishTally,
-    reason: Callable[[JobSource], tuple[str, str]],
-) -> None:
-    """Settle each failed input with its (code, message); write failures are collected."""
+    async def settle_failure(self, source: JobSource, code: str, message: str) -> None:
+        """One failed input: Superseded, Retrying (transient, submissions left) or Failed."""
+        held, record = await self._held_row(source)
+        if not held or await self._superseded(source):
+            return
+        settings = self.ctx.settings
+        submissions = max(1, record.submissions if record is not None else 1)
+        transient = code in TRANSIENT_FILE_ERRORS
+        if transient and submissions < settings.retry_max_submissions:
+            retry_at = self.now + retry_delay(self.ctx, submissions)
+            kind = record.kind if record is not None else SourceKind.MANIFEST_FILE
+            scheduled = await self.ctx.ledger.schedule_retry(
+                source.ref,
+                kind,
+                job_id=self.job.job_id,
+                now=self.now,
+                retry_at=retry_at,
+                code=code,
+                message=f"{message} (submission {submissions} of "
+                f"{settings.retry_max_submissions}; submitted again at {retry_at:%H:%M:%S} UTC)",
+            )
+            if scheduled is not None:
+                self.tally.retrying += 1
+                _log.info("%s: %s, submitted again at %s", source.ref.display, code, retry_at)
+            return
+        if transient:
+            message = f"{message} (gave up after {submissions} submissions)"
+        await self.fail(source, code, message)
 
-    async def one(source: JobSource) -> None:
-        code, message = reason(source)
+    async def fail(self, source: JobSource, code: str, message: str) -> None:
+        """Report an input Failed: ``.error.json`` where it can be written, the ledger always."""
+        if not (await self._held_row(source))[0]:
+            return
+        report: str | None
         try:
-            await settle_failure(ctx, job, source, now, tally, code=code, message=message)
+            report = await report_failure(
+                self.ctx,
+                source.ref,
+                output_base=source.output_base,
+                output_container=self.container,
+                status="Failed",
+                code=code,
+                message=message,
+                job_id=self.job.job_id,
+                manifest=source.origin or None,
+                now=self.now,
+            )
+        except Exception as exc:
+            if code != "OutputWriteFailed":
+                raise  # finishing is retried; only the last attempt settles without a report
+            _log.warning("no report for %s: %s", source.ref.display, _storage_reason(exc))
+            report = None
+        finished = await self.ctx.ledger.finish_source(
+            source.ref,
+            job_id=self.job.job_id,
+            changes=fields(
+                state=SourceState.FAILED,
+                now=self.now,
+                error_code=code,
+                error_message=message,
+                report_path=report,
+                output_container=self.container,
+                output_base=source.output_base,
+            ),
+        )
+        if finished is not None and finished.state is SourceState.FAILED:
+            self.tally.failed += 1
+
+    async def _guarded(self, source: JobSource, work: Awaitable[None]) -> None:
+        """Run one input's step; a storage failure is noted for the bounded retry."""
+        try:
+            await work
         except (SpeechError, asyncio.CancelledError):
             raise
         except Exception as exc:
-            tally.unwritten[source] = _storage_reason(exc)
+            self.tally.unwritten[source] = _storage_reason(exc)
 
-    await bounded(sources, one)
+    async def collect(self, transcription: Transcription) -> None:
+        """Every input of a Succeeded or Failed job to its next state; raises if listing fails."""
+        batch = self.ctx.speech.batch
+        job = self.job
+        files: list[TranscriptionFile] = []
+        async for file in batch.list_transcription_files(job.job_id, retry=POLL_RETRY):
+            files.append(file)
+        matcher = SourceMatcher(job.sources)
+        done: set[JobSource] = set()
 
+        async def transcribed(file: TranscriptionFile) -> None:
+            url = file.links.content_url if file.links else None
+            if not url:
+                return
+            raw = await batch.download_file(url)
+            result = TranscriptionResult.model_validate_json(raw)
+            source = matcher.match(result.source)
+            if source is None:
+                _log.warning("job %s: a result for an unknown source; ignored", job.job_id)
+                return
+            if source in done:
+                return
+            done.add(source)
+            await self._guarded(source, self.deliver(source, raw, result))
 
-async def give_up_writing(
-    ctx: AppContext, job: JobRecord, tally: FinishTally, now: dt.datetime
-) -> None:
-    """The last finish attempt failed: report the unwritten inputs Failed."""
-    unwritten = dict(tally.unwritten)
-    tally.unwritten.clear()
-    attempts = job.finish_failures + 1
+        await bounded([f for f in files if f.kind == FileKind.TRANSCRIPTION], transcribed)
 
-    async def one(source: JobSource) -> None:
-        message = f"the outputs could not be written after {attempts} attempts: {unwritten[source]}"
-        await fail(ctx, job, source, now, tally, code="OutputWriteFailed", message=message)
+        failures: dict[JobSource, tuple[str, str]] = {}
+        for file in files:
+            if file.kind != FileKind.TRANSCRIPTION_REPORT:
+                continue
+            report: TranscriptionReport = await batch.download_report(file)
+            for detail in report.details or []:
+                source = matcher.match(detail.effective_source)
+                if source is None or source in done or detail.status == Status.SUCCEEDED:
+                    continue
+                failures[source] = (
+                    detail.error_kind or "TranscriptionFailed",
+                    detail.error_message or "the service could not transcribe this file",
+                )
+        error = transcription.properties.error if transcription.properties else None
+        if transcription.status == Status.FAILED:
+            fallback = (
+                (error.code if error and error.code else "TranscriptionFailed"),
+                (error.message if error and error.message else "the transcription job failed"),
+            )
+        else:
+            fallback = ("NoResult", "the job succeeded but returned no result for this file")
+        await self.settle_all(
+            [s for s in job.sources if s not in done], lambda s: failures.get(s, fallback)
+        )
 
-    await bounded(list(unwritten), one)
+    async def settle_all(
+        self, sources: list[JobSource], reason: Callable[[JobSource], tuple[str, str]]
+    ) -> None:
+        """Settle each failed input with its (code, message); write failures are noted."""
+
+        async def one(source: JobSource) -> None:
+            await self._guarded(source, self.settle_failure(source, *reason(source)))
+
+        await bounded(sources, one)
+
+    async def give_up_writing(self) -> None:
+        """The last finish attempt failed: report the unwritten inputs Failed."""
+        unwritten = dict(self.tally.unwritten)
+        self.tally.unwritten.clear()
+        attempts = self.job.finish_failures + 1
+
+        async def one(source: JobSource) -> None:
+            why = f"the outputs could not be written after {attempts} attempts: {unwritten[source]}"
+            await self.fail(source, "OutputWriteFailed", why)
+
+        await bounded(list(unwritten), one)

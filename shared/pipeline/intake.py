@@ -27,18 +27,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
-    claim_version,
-    close_vanished,
-    end_on_storage_problem,
+    IntakeStatus,
+    handle_current,
+    recover,
     reject_claim,
-    release_after_failure,
+    run_claimed,
 )
 from shared.pipeline.clock import utcnow
 from shared.pipeline.ledger.keys import SourceRef
@@ -62,30 +61,12 @@ from shared.pipeline.submission import (
 from shared.redact import get_logger
 from shared.speech.errors import BadRequestError
 from shared.speech.models import TranscriptionRequest
-from shared.storage_errors import classify_storage_error
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
     from shared.storage import BlobInfo
 
 _log = get_logger(__name__)
-
-
-class IntakeStatus(StrEnum):
-    """What an intake did with one blob event."""
-
-    #: A job holds the blob now (submitted by this call, or found after a crash).
-    SUBMITTED = "Submitted"
-    #: Another delivery of the same version holds or finished it: nothing done.
-    DUPLICATE = "Duplicate"
-    #: Not accepted; an error report was written.
-    REJECTED = "Rejected"
-    #: Given up after ``intake_max_attempts``, or the version vanished; see the ledger.
-    FAILED = "Failed"
-    #: The blob no longer exists: nothing to do.
-    MISSING = "Missing"
-    #: The version was deleted or overwritten while it was taken in.
-    SUPERSEDED = "Superseded"
 
 
 @dataclass(frozen=True)
@@ -120,11 +101,9 @@ async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> Intak
     rejected, missing). Raises on transient failures, after releasing its claim, so the
     host's retry of the event proceeds.
     """
-    blob = await ctx.storage.get_properties(container, name)
-    if blob is None:
-        _log.info("%s/%s is gone: nothing to transcribe", container, name)
-        return IntakeOutcome(IntakeStatus.MISSING, container, name)
-    return await intake_blob(ctx, blob)
+    return await handle_current(
+        ctx, container, name, lambda blob: intake_blob(ctx, blob), IntakeOutcome
+    )
 
 
 async def intake_blob(
@@ -133,36 +112,17 @@ async def intake_blob(
     """Claim, check and submit one blob version whose properties are known."""
     now = now or utcnow()
     settings = ctx.settings
-    ref = SourceRef(blob.container, blob.name, blob.etag)
-    claim = await claim_version(
+    return await run_claimed(
         ctx,
-        ref,
+        blob,
         SourceKind.AUDIO,
         now=now,
         extra=source_fields(
             size=blob.size, output_container=settings.output_container, output_base=blob.name
         ),
+        outcome=IntakeOutcome,
+        process=lambda claim: _process(ctx, claim, blob, now),
     )
-    if claim is None:
-        _log.info("duplicate event for %s: already claimed or done", ref.display)
-        return IntakeOutcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
-    try:
-        return await _process(ctx, claim, blob, now)
-    except Exception as exc:
-        problem = classify_storage_error(exc)
-        if problem is None or not problem.permanent:
-            await release_after_failure(ctx, claim, exc)
-            raise
-        state, code, message, report = await end_on_storage_problem(
-            ctx, claim, problem, output_base=blob.name, now=now
-        )
-        status = IntakeStatus.FAILED if state is SourceState.FAILED else IntakeStatus.SUPERSEDED
-        return IntakeOutcome(
-            status, ref.container, ref.path, ref.etag, code=code, message=message, report=report
-        )
-    except BaseException as exc:  # cancelled: give the claim back for the retry
-        await release_after_failure(ctx, claim, exc)
-        raise
 
 
 async def _process(
@@ -202,8 +162,8 @@ async def _process(
             options = options_from_metadata(blob.metadata, settings)
         except OptionsError as exc:
             problem = ("InvalidMetadata", f"metadata {exc}", ACCEPTED_METADATA)
-    if problem is not None:
-        code, message, accepted = problem
+
+    async def reject(code: str, message: str, accepted: str) -> IntakeOutcome:
         report = await reject_claim(
             ctx,
             claim,
@@ -214,6 +174,9 @@ async def _process(
             output_base=output_base,
         )
         return outcome(IntakeStatus.REJECTED, code=code, message=message, report=report)
+
+    if problem is not None:
+        return await reject(*problem)
 
     display_name = audio_display_name(ref)
     source_url = ctx.storage.blob_url(ref.container, ref.path)
@@ -238,16 +201,7 @@ async def _process(
             code, message = service_rejection(exc)
         else:
             code, message = "InvalidOptions", str(exc)
-        report = await reject_claim(
-            ctx,
-            claim,
-            now=now,
-            code=code,
-            message=message,
-            accepted=ACCEPTED_METADATA,
-            output_base=output_base,
-        )
-        return outcome(IntakeStatus.REJECTED, code=code, message=message, report=report)
+        return await reject(code, message, ACCEPTED_METADATA)
 
     await _record_submission(
         ctx,
@@ -319,27 +273,11 @@ async def _record_submission(
 async def recover_audio(
     ctx: AppContext, record: SourceRecord, *, now: dt.datetime
 ) -> IntakeOutcome:
-    """Finish an abandoned audio claim (the poller's sweep calls this).
-
-    If the blob still has the claimed version, the intake runs again (taking the claim
-    over). If it was deleted or overwritten, the old version cannot be transcribed any
-    more: the row is marked Failed without a report (the path's outputs, if any, belong to
-    the newer version, whose own event handles it).
-    """
-    ref = record.ref
-    blob = await ctx.storage.get_properties(ref.container, ref.path)
-    if blob is not None and blob.etag == ref.etag:
-        return await intake_blob(ctx, blob, now=now)
-    claim = await claim_version(ctx, ref, record.kind, now=now)
-    if claim is None:
-        return IntakeOutcome(IntakeStatus.DUPLICATE, ref.container, ref.path, ref.etag)
-    message = (
-        "the blob was deleted before its job was submitted"
-        if blob is None
-        else "the blob was overwritten before its job was submitted; the new version is "
-        "transcribed on its own"
-    )
-    code = await close_vanished(ctx, claim, deleted=blob is None, message=message, now=now)
-    return IntakeOutcome(
-        IntakeStatus.FAILED, ref.container, ref.path, ref.etag, code=code, message=message
+    """Finish an abandoned audio claim (the sweep calls this): see :func:`claims.recover`."""
+    return await recover(
+        ctx,
+        record,
+        now=now,
+        intake=lambda blob: intake_blob(ctx, blob, now=now),
+        outcome=IntakeOutcome,
     )

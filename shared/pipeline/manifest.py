@@ -1,15 +1,6 @@
 """Bulk intake: a JSON manifest names many audio files; they go to Speech in jobs of ≤ 1000.
 
-A manifest (uploaded to the requests container) looks like::
-
-    {
-      "files": ["calls/2026-11-20/a.wav", "calls/2026-11-20/b.mp3"],
-      "prefix": "calls/2026-11-21/",
-      "container": "audio-input",
-      "destinationPrefix": "batches/2026-11-21/",
-      "locale": "en-US", "diarization": true, "maxSpeakers": 3,
-      "languageIdentification": {"candidateLocales": ["en-US", "de-DE"], "mode": "Continuous"}
-    }
+The document itself (its fields and their checks) is :mod:`~.manifest_document`.
 
 A manifest that is not valid JSON or breaks the schema gets ``<manifest path>.error.json``
 naming the field (``files[3]``, ``maxSpeakers``) and is not retried. Each named file is
@@ -27,31 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
     ValidationError,
-    model_validator,
 )
-from pydantic.alias_generators import to_camel
 
 from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
-    claim_version,
-    close_vanished,
-    end_on_storage_problem,
+    IntakeStatus,
+    handle_current,
+    recover,
     reject_claim,
-    release_after_failure,
+    run_claimed,
 )
 from shared.pipeline.clock import utcnow
 from shared.pipeline.ledger.keys import SourceRef
@@ -65,12 +46,16 @@ from shared.pipeline.ledger.records import (
     packed_size,
     source_fields,
 )
+from shared.pipeline.manifest_document import (
+    LanguageIdentification,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+)
 from shared.pipeline.options import (
-    OptionOverrides,
     OptionsError,
     TranscriptionOptions,
     build_request,
-    first_error,
     resolve_options,
 )
 from shared.pipeline.outputs import report_failure
@@ -86,12 +71,9 @@ from shared.redact import get_logger
 from shared.speech.errors import BadRequestError
 from shared.speech.models import (
     MAX_CONTENT_URLS,
-    MAX_CONTINUOUS_CANDIDATE_LOCALES,
-    MIN_CANDIDATE_LOCALES,
     LanguageIdentificationMode,
     TranscriptionRequest,
 )
-from shared.storage_errors import classify_storage_error
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -99,146 +81,17 @@ if TYPE_CHECKING:
 
 _log = get_logger(__name__)
 
-_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
-_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")
 #: A job row holds its sources packed; chunks stay well inside one entity.
 _CHUNK_BUDGET = MAX_PACKED_BYTES * 3 // 4
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _blob_path(value: str) -> str:
-    value = value.strip().lstrip("/")
-    if not value:
-        raise ValueError("must be a blob path, not empty")
-    if len(value) > 1024:
-        raise ValueError("is longer than 1024 characters (the blob name limit)")
-    return value
-
-
-def _prefix(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.strip().lstrip("/")
-    if len(value) > 1024:
-        raise ValueError("is longer than 1024 characters (the blob name limit)")
-    return value
-
-
-def _destination(value: str | None) -> str | None:
-    value = _prefix(value)
-    if not value:
-        return None
-    return value if value.endswith("/") else value + "/"
-
-
-def _container(value: str | None) -> str | None:
-    if value is not None and not _CONTAINER.match(value):
-        raise ValueError("must be a container name: 3-63 lower-case letters, digits, hyphens")
-    return value
-
-
-def _mode(value: Any) -> Any:
-    if isinstance(value, str):
-        for member in LanguageIdentificationMode:
-            if member.value.lower() == value.strip().lower():
-                return member
-        raise ValueError("must be Continuous or Single")
-    return value
-
-
-def _locale(value: str) -> str:
-    value = value.strip()
-    if not _LOCALE.match(value):
-        raise ValueError("must be a locale such as en-US or de-DE")
-    return value
-
-
-class LanguageIdentification(BaseModel):
-    """``languageIdentification`` of a manifest."""
-
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-    candidate_locales: list[Annotated[str, AfterValidator(_locale)]] = Field(
-        min_length=MIN_CANDIDATE_LOCALES
-    )
-    mode: Annotated[LanguageIdentificationMode, BeforeValidator(_mode)] = (
-        LanguageIdentificationMode.CONTINUOUS
-    )
-
-    @model_validator(mode="after")
-    def _continuous_limit(self) -> Self:
-        if (
-            self.mode is LanguageIdentificationMode.CONTINUOUS
-            and len(self.candidate_locales) > MAX_CONTINUOUS_CANDIDATE_LOCALES
-        ):
-            raise ValueError(
-                f"candidateLocales allows at most {MAX_CONTINUOUS_CANDIDATE_LOCALES} locales "
-                "in Continuous mode"
-            )
-        return self
-
-
-class Manifest(OptionOverrides):
-    """A bulk request: which files, where the outputs go, and the transcription options."""
-
-    files: list[Annotated[str, AfterValidator(_blob_path)]] | None = None
-    prefix: Annotated[str | None, AfterValidator(_prefix)] = None
-    container: Annotated[str | None, AfterValidator(_container)] = None
-    destination_prefix: Annotated[str | None, AfterValidator(_destination)] = None
-    language_identification: LanguageIdentification | None = None
-
-    @model_validator(mode="after")
-    def _something_to_do(self) -> Self:
-        if not self.files and self.prefix is None:
-            raise ValueError('give "files" (a list of blob paths) and/or "prefix"')
-        return self
-
-
-class ManifestError(ValueError):
-    """The manifest is unusable; ``field`` names what to fix."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.reason = message
-
-
-def parse_manifest(data: bytes) -> Manifest:
-    """Parse and validate a manifest; :class:`ManifestError` names the bad field."""
-    try:
-        document = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise ManifestError("(document)", "is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ManifestError(
-            "(document)", f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    if not isinstance(document, dict):
-        raise ManifestError("(document)", "must be a JSON object")
-    try:
-        return Manifest.model_validate(document)
-    except ValidationError as exc:
-        error = first_error(exc)
-        raise ManifestError(error.key, error.reason) from None
-
-
-class ManifestStatus(StrEnum):
-    """What the bulk intake did with one manifest event."""
-
-    SUBMITTED = "Submitted"
-    DUPLICATE = "Duplicate"
-    REJECTED = "Rejected"
-    FAILED = "Failed"
-    MISSING = "Missing"
-    SUPERSEDED = "Superseded"
-
-
 @dataclass(frozen=True)
 class ManifestOutcome:
     """The result of one manifest intake."""
 
-    status: ManifestStatus
+    status: IntakeStatus
     container: str
     path: str
     etag: str | None = None
@@ -320,11 +173,9 @@ async def handle_manifest_blob(ctx: AppContext, container: str, name: str) -> Ma
     Returns normally for every outcome the host must not retry; raises on transient
     failures after releasing its claim, like :func:`shared.pipeline.intake.handle_audio_blob`.
     """
-    blob = await ctx.storage.get_properties(container, name)
-    if blob is None:
-        _log.info("manifest %s/%s is gone: nothing to do", container, name)
-        return ManifestOutcome(ManifestStatus.MISSING, container, name)
-    return await intake_manifest(ctx, blob)
+    return await handle_current(
+        ctx, container, name, lambda blob: intake_manifest(ctx, blob), ManifestOutcome
+    )
 
 
 async def intake_manifest(
@@ -333,50 +184,27 @@ async def intake_manifest(
     """Claim, validate, expand and submit one manifest version whose properties are known."""
     now = now or utcnow()
     settings = ctx.settings
-    ref = SourceRef(blob.container, blob.name, blob.etag)
-    claim = await claim_version(
+    return await run_claimed(
         ctx,
-        ref,
+        blob,
         SourceKind.MANIFEST,
         now=now,
         extra=source_fields(size=blob.size, output_container=settings.output_container),
+        outcome=ManifestOutcome,
+        process=lambda claim: _process(ctx, claim, blob, now),
     )
-    if claim is None:
-        return ManifestOutcome(ManifestStatus.DUPLICATE, ref.container, ref.path, ref.etag)
-    try:
-        return await _process(ctx, claim, blob, now)
-    except Exception as exc:
-        problem = classify_storage_error(exc)
-        if problem is None or not problem.permanent:
-            await release_after_failure(ctx, claim, exc)
-            raise
-        state, code, message, report = await end_on_storage_problem(
-            ctx, claim, problem, output_base=ref.path, now=now
-        )
-        status = ManifestStatus(state.value)
-        return ManifestOutcome(
-            status, ref.container, ref.path, ref.etag, code=code, message=message, report=report
-        )
-    except BaseException as exc:  # cancelled: give the claim back for the retry
-        await release_after_failure(ctx, claim, exc)
-        raise
 
 
 async def recover_manifest(
     ctx: AppContext, record: SourceRecord, *, now: dt.datetime
 ) -> ManifestOutcome:
-    """Finish an abandoned manifest claim (the poller's sweep), like ``recover_audio``."""
-    ref = record.ref
-    blob = await ctx.storage.get_properties(ref.container, ref.path)
-    if blob is not None and blob.etag == ref.etag:
-        return await intake_manifest(ctx, blob, now=now)
-    claim = await claim_version(ctx, ref, SourceKind.MANIFEST, now=now)
-    if claim is None:
-        return ManifestOutcome(ManifestStatus.DUPLICATE, ref.container, ref.path, ref.etag)
-    message = "the manifest was deleted or overwritten before its jobs were submitted"
-    code = await close_vanished(ctx, claim, deleted=blob is None, message=message, now=now)
-    return ManifestOutcome(
-        ManifestStatus.FAILED, ref.container, ref.path, ref.etag, code=code, message=message
+    """Finish an abandoned manifest claim (the sweep), like ``recover_audio``."""
+    return await recover(
+        ctx,
+        record,
+        now=now,
+        intake=lambda blob: intake_manifest(ctx, blob, now=now),
+        outcome=ManifestOutcome,
     )
 
 
@@ -398,7 +226,7 @@ async def _process(
             status="Rejected" if status == "Rejected" else "Failed",
         )
         return ManifestOutcome(
-            ManifestStatus(status),
+            IntakeStatus(status),
             ref.container,
             ref.path,
             ref.etag,
@@ -563,7 +391,7 @@ async def _process(
         len(rejected_files),
     )
     return ManifestOutcome(
-        ManifestStatus.SUBMITTED,
+        IntakeStatus.SUBMITTED,
         ref.container,
         ref.path,
         ref.etag,

@@ -13,7 +13,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from shared.pipeline.reports import report_path, write_error_report
+from shared.pipeline.reports import ErrorReport, report_path
 from shared.redact import get_logger
 from shared.render import to_srt, to_text, to_vtt
 from shared.storage_errors import classify_storage_error
@@ -101,11 +101,9 @@ async def report_failure(
     path would otherwise pass for this one's.
     """
     container = output_container or ctx.settings.output_container
-    report = await write_error_report(
-        ctx.storage,
-        output_base=output_base,
-        container=ref.container,
-        path=ref.path,
+    document = ErrorReport(
+        source=f"{ref.container}/{ref.path}",
+        source_url=ctx.storage.blob_url(ref.container, ref.path),
         etag=ref.etag or None,
         status=status,
         code=code,
@@ -113,9 +111,10 @@ async def report_failure(
         accepted=accepted,
         job_id=job_id,
         manifest=manifest,
-        now=now,
-        output_container=container,
+        timestamp=now or dt.datetime.now(dt.UTC),
     )
+    report = report_path(output_base)
+    await ctx.storage.write_output(report, document.to_json(), container=container)
     try:
         await remove_outputs(ctx, container=container, base=output_base, report_too=False)
     except Exception as exc:  # the report stands; a leased transcript is its owner's to lift

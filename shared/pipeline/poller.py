@@ -24,13 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shared.pipeline.clock import utcnow
-from shared.pipeline.finishing import (
-    POLL_RETRY,
-    FinishTally,
-    collect,
-    give_up_writing,
-    settle_all,
-)
+from shared.pipeline.finishing import POLL_RETRY, FinishTally, JobFinish
 from shared.pipeline.ledger.records import JobRecord
 from shared.redact import get_logger, redact
 from shared.speech.errors import NotFoundError, RateLimitError, SpeechError
@@ -186,21 +180,21 @@ async def _finish(
     When outputs could not be written, the job stays for its next poll, until
     ``finish_max_attempts`` attempts have failed; then the unwritten inputs are reported.
     """
+    finish = JobFinish(ctx, job, now)
+    tally = finish.tally
     if transcription is not None:
         try:
-            tally = await collect(ctx, job, transcription, now)
+            await finish.collect(transcription)
         except RateLimitError:
             raise
         except SpeechError as exc:
             # Results that cannot be fetched count against the same bound as outputs
             # that cannot be written: a finished job is never polled forever.
-            tally = FinishTally()
             why = f"the results could not be fetched: {redact(str(exc))[:300]}"
             tally.unwritten = dict.fromkeys(job.sources, why)
     else:
         assert reason is not None
-        tally = FinishTally()
-        await settle_all(ctx, job, list(job.sources), now, tally, lambda _source: reason)
+        await finish.settle_all(list(job.sources), lambda _source: reason)
     if tally.unwritten:
         if job.finish_failures + 1 < ctx.settings.finish_max_attempts:
             first = next(iter(tally.unwritten.values()))
@@ -217,7 +211,7 @@ async def _finish(
                 job, message=first, next_poll_at=now + dt.timedelta(seconds=wait)
             )
             return False
-        await give_up_writing(ctx, job, tally, now)
+        await finish.give_up_writing()
     summary.add(tally)
     await _delete_job(ctx, job)
     return True

@@ -2,7 +2,8 @@
 
 Whenever a file cannot be transcribed — rejected at intake, failed inside a job, a job that
 failed, got stuck or vanished — a small JSON document lands where its transcript would
-have been. It says which blob version it is about, what went wrong in the service's own
+have been (written by :func:`shared.pipeline.outputs.report_failure`, the one way a failure
+is reported). It says which blob version it is about, what went wrong in the service's own
 words where there are any, and what would have been accepted.
 """
 
@@ -10,15 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from shared.audio_formats import EXTENSIONS
-
-if TYPE_CHECKING:
-    from shared.storage import BlobStorage
 
 ERROR_SUFFIX = ".error.json"
 
@@ -75,37 +73,3 @@ class ErrorReport(BaseModel):
 def report_path(output_base: str) -> str:
     """``<output base>.error.json``."""
     return f"{output_base}{ERROR_SUFFIX}"
-
-
-async def write_error_report(
-    storage: BlobStorage,
-    *,
-    output_base: str,
-    container: str,
-    path: str,
-    etag: str | None,
-    status: Literal["Rejected", "Failed"],
-    code: str,
-    message: str,
-    accepted: str | None = None,
-    job_id: str | None = None,
-    manifest: str | None = None,
-    now: dt.datetime | None = None,
-    output_container: str | None = None,
-) -> str:
-    """Write the report next to where the outputs would be; returns its blob name."""
-    report = ErrorReport(
-        source=f"{container}/{path}",
-        source_url=storage.blob_url(container, path),
-        etag=etag,
-        status=status,
-        code=code,
-        message=message,
-        accepted=accepted,
-        job_id=job_id,
-        manifest=manifest,
-        timestamp=now or dt.datetime.now(dt.UTC),
-    )
-    name = report_path(output_base)
-    await storage.write_output(name, report.to_json(), container=output_container)
-    return name

@@ -10,12 +10,12 @@ version's own stored options are used: the same request as before, with a fresh 
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic.alias_generators import to_snake
 
+from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import JobSource, SourceRecord, SourceState
 from shared.pipeline.options import TranscriptionOptions, build_request
@@ -43,16 +43,6 @@ if TYPE_CHECKING:
 _log = get_logger(__name__)
 
 
-class RetryOutcome(StrEnum):
-    """What one :func:`resubmit` call did."""
-
-    SUBMITTED = "Submitted"
-    #: Not due, or another sweep holds it.
-    SKIPPED = "Skipped"
-    SUPERSEDED = "Superseded"
-    FAILED = "Failed"
-
-
 def resubmission_display_name(ref: SourceRef, submission: int) -> str:
     """The display name of submission number ``submission`` (2, 3, ...) of one version."""
     return display_name_for(
@@ -78,12 +68,15 @@ def stored_options(
     return options, candidates, mode
 
 
-async def resubmit(ctx: AppContext, record: SourceRecord, *, now: dt.datetime) -> RetryOutcome:
-    """Submit a due ``Retrying`` version again; raises on transient failures (lease kept)."""
+async def resubmit(ctx: AppContext, record: SourceRecord, *, now: dt.datetime) -> IntakeStatus:
+    """Submit a due ``Retrying`` version again; raises on transient failures (lease kept).
+
+    ``Duplicate`` when it is not due, or another sweep holds its lease.
+    """
     stale = dt.timedelta(minutes=ctx.settings.intake_stale_minutes)
     leased = await ctx.ledger.lease_retry(record, now=now, stale_after=stale)
     if leased is None:
-        return RetryOutcome.SKIPPED
+        return IntakeStatus.DUPLICATE
     row, recovering = leased
     ref = row.ref
     container = row.output_container or ctx.settings.output_container
@@ -99,9 +92,9 @@ async def resubmit(ctx: AppContext, record: SourceRecord, *, now: dt.datetime) -
         )
         if state is Currency.DELETED:
             await remove_outputs(ctx, container=container, base=base, report_too=True)
-        return RetryOutcome.SUPERSEDED
+        return IntakeStatus.SUPERSEDED
 
-    async def fail(code: str, message: str) -> RetryOutcome:
+    async def fail(code: str, message: str) -> IntakeStatus:
         report = await report_failure(
             ctx,
             ref,
@@ -123,7 +116,7 @@ async def resubmit(ctx: AppContext, record: SourceRecord, *, now: dt.datetime) -
             output_container=container,
             output_base=base,
         )
-        return RetryOutcome.FAILED
+        return IntakeStatus.FAILED
 
     try:
         options, candidates, mode = stored_options(row)
@@ -180,4 +173,4 @@ async def resubmit(ctx: AppContext, record: SourceRecord, *, now: dt.datetime) -
         job_id,
         " (adopted)" if reused else "",
     )
-    return RetryOutcome.SUBMITTED
+    return IntakeStatus.SUBMITTED

@@ -32,6 +32,7 @@ from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING
 
+from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.clock import utcnow
 from shared.pipeline.intake import handle_audio_blob, recover_audio
 from shared.pipeline.ledger.keys import KEY_SEPARATOR, key_upper_bound, path_key
@@ -39,7 +40,7 @@ from shared.pipeline.ledger.records import SourceKind, SourceRecord, SourceState
 from shared.pipeline.manifest import handle_manifest_blob, recover_manifest
 from shared.pipeline.outputs import SUPERSEDED_MESSAGES, Currency, remove_outputs
 from shared.pipeline.poison import PoisonBlob, drain
-from shared.pipeline.retry import RetryOutcome, resubmit
+from shared.pipeline.retry import resubmit
 from shared.redact import get_logger
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ async def _pending_pass(ctx: AppContext, now: dt.datetime, summary: SweepSummary
                     await ctx.ledger.drop_index(index)
                 continue
             if record.state is SourceState.RETRYING:
-                if await resubmit(ctx, record, now=now) is not RetryOutcome.SKIPPED:
+                if await resubmit(ctx, record, now=now) is not IntakeStatus.DUPLICATE:
                     summary.resubmitted += 1
                 continue
             fresh = record.claimed_at is not None and record.claimed_at > now - stale

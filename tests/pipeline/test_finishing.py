@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 from azure.storage.blob import BlobLeaseClient
 
 from local.emulator.asr.wer import word_error_rate
-from shared.pipeline.intake import IntakeStatus, handle_audio_blob
+from shared.pipeline.claims import IntakeStatus
+from shared.pipeline.intake import handle_audio_blob
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import SourceState
 from tests.pipeline.conftest import SENTENCES, Pipeline

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from shared.pipeline.intake import IntakeStatus, audio_display_name, handle_audio_blob
+from shared.pipeline.claims import IntakeStatus
+from shared.pipeline.intake import audio_display_name, handle_audio_blob
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import SourceState
 from tests.pipeline.conftest import FIXTURES, Pipeline

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.ledger.records import SourceState
-from shared.pipeline.manifest import ManifestStatus, handle_manifest_blob
+from shared.pipeline.manifest import handle_manifest_blob
 from tests.pipeline.conftest import SENTENCES, Pipeline
 from tests.pipeline.test_poller import transcript_wer
 
@@ -35,7 +36,7 @@ async def test_manifest_of_three_files_makes_one_job_and_three_transcripts(
         pipeline.ctx, pipeline.settings.requests_container, manifest
     )
 
-    assert outcome.status is ManifestStatus.SUBMITTED, outcome
+    assert outcome.status is IntakeStatus.SUBMITTED, outcome
     assert len(outcome.job_ids) == 1
     assert outcome.files_submitted == 3
     assert await pipeline.admin.count("Transcriptions_Submit") == 1
@@ -70,7 +71,7 @@ async def test_manifest_of_three_files_makes_one_job_and_three_transcripts(
     assert manifest_rows[0].state is SourceState.SUBMITTED
     assert manifest_rows[0].job_ids == outcome.job_ids
     again = await handle_manifest_blob(pipeline.ctx, pipeline.settings.requests_container, manifest)
-    assert again.status is ManifestStatus.DUPLICATE
+    assert again.status is IntakeStatus.DUPLICATE
 
 
 async def test_bad_files_get_their_own_reports_and_the_rest_goes_on(pipeline: Pipeline) -> None:
@@ -89,7 +90,7 @@ async def test_bad_files_get_their_own_reports_and_the_rest_goes_on(pipeline: Pi
         pipeline.ctx, pipeline.settings.requests_container, manifest
     )
 
-    assert outcome.status is ManifestStatus.SUBMITTED, outcome
+    assert outcome.status is IntakeStatus.SUBMITTED, outcome
     assert outcome.files_submitted == 1
     assert outcome.files_rejected == 3
     reports = {
@@ -138,7 +139,7 @@ async def test_an_invalid_manifest_gets_a_report_naming_the_field(
         pipeline.ctx, pipeline.settings.requests_container, manifest
     )
 
-    assert outcome.status is ManifestStatus.REJECTED
+    assert outcome.status is IntakeStatus.REJECTED
     assert outcome.code == "InvalidManifest"
     report = await pipeline.output_json("broken.json.error.json")
     assert report["status"] == "Rejected"
@@ -226,7 +227,7 @@ async def test_a_missing_container_is_rejected_at_once_in_words(
         pipeline.ctx, pipeline.settings.requests_container, manifest
     )
 
-    assert outcome.status is ManifestStatus.REJECTED
+    assert outcome.status is IntakeStatus.REJECTED
     report = await pipeline.output_json("missing.json.error.json")
     assert report["message"] == (
         "container: there is no container 'no-such-container' in the storage account"

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from local.emulator.asr.wer import word_error_rate
-from shared.pipeline.intake import IntakeOutcome, IntakeStatus, handle_audio_blob
+from shared.pipeline.claims import IntakeStatus
+from shared.pipeline.intake import IntakeOutcome, handle_audio_blob
 from shared.pipeline.ledger.records import SourceState
 from shared.pipeline.poller import poll_once
 from shared.speech.errors import NotFoundError

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.pipeline.intake import IntakeStatus, handle_audio_blob
+from shared.pipeline.claims import IntakeStatus
+from shared.pipeline.intake import handle_audio_blob
 from shared.pipeline.ledger.records import SourceState
 from shared.pipeline.queries import get_transcription, list_transcriptions
 from tests.pipeline.conftest import Pipeline

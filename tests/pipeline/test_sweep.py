@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from azure.identity import DefaultAzureCredential
 from azure.storage.queue import QueueClient
 
-from shared.pipeline.intake import IntakeStatus, handle_audio_blob
+from shared.pipeline.claims import IntakeStatus
+from shared.pipeline.intake import handle_audio_blob
 from shared.pipeline.ledger.keys import ACTIVE_PARTITION, SourceRef
 from shared.pipeline.ledger.pending import pending_row_key
 from shared.pipeline.ledger.records import SourceKind, SourceState

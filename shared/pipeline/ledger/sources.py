@@ -38,6 +38,19 @@ from shared.redact import get_logger
 _log = get_logger(__name__)
 
 
+def _new_row(ref: SourceRef, kind: SourceKind) -> dict[str, Any]:
+    """The keys and identity columns every new source row starts with."""
+    return {
+        "PartitionKey": ref.partition_key,
+        "RowKey": ref.row_key,
+        "Kind": kind.value,
+        "Container": ref.container,
+        "Path": ref.path,
+        "ETag": ref.etag,
+        "Origin": ref.origin,
+    }
+
+
 class SourceRows(PendingIndex):
     """Reads and conditional transitions of source rows."""
 
@@ -64,13 +77,7 @@ class SourceRows(PendingIndex):
         is a duplicate delivery. ``extra`` goes onto a new row (size, manifest, ...).
         """
         entity: dict[str, Any] = {
-            "PartitionKey": ref.partition_key,
-            "RowKey": ref.row_key,
-            "Kind": kind.value,
-            "Container": ref.container,
-            "Path": ref.path,
-            "ETag": ref.etag,
-            "Origin": ref.origin,
+            **_new_row(ref, kind),
             "State": SourceState.RECEIVED.value,
             "ReceivedAt": now,
             "ClaimedAt": now,
@@ -165,13 +172,7 @@ class SourceRows(PendingIndex):
         Returns True when the row now carries ``fields``.
         """
         entity = {
-            "PartitionKey": ref.partition_key,
-            "RowKey": ref.row_key,
-            "Kind": kind.value,
-            "Container": ref.container,
-            "Path": ref.path,
-            "ETag": ref.etag,
-            "Origin": ref.origin,
+            **_new_row(ref, kind),
             "ReceivedAt": now,
             "Attempts": 1,
             **fields,

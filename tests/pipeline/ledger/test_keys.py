@@ -17,7 +17,8 @@ from shared.pipeline.ledger.keys import (
     path_key,
 )
 from shared.pipeline.ledger.records import pack, unpack
-from shared.pipeline.manifest import PlannedFile, chunk_display_name, chunk_files, parse_manifest
+from shared.pipeline.manifest import PlannedFile, chunk_display_name, chunk_files
+from shared.pipeline.manifest_document import parse_manifest
 from shared.pipeline.submission import MAX_DISPLAY_NAME, custom_properties
 
 FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
