@@ -106,6 +106,10 @@ class AppSettings(BaseSettings):
     #: An intake that claimed a blob but never recorded a job is retried after this long.
     intake_stale_minutes: float = Field(default=10.0, gt=0)
 
+    #: Batch API requests the app may make per minute, all timers and instances together:
+    #: 90 % of the documented 600 (100 per 10 s), spent in 10-second windows.
+    speech_requests_per_minute: int = Field(default=540, ge=6, le=60_000)
+
     # -- retries and finishing ------------------------------------------------------------
     #: Jobs one file version may be submitted in when it keeps failing transiently (the
     #: job vanished; InvalidUri, Internal, Timeout, Transient); then it is reported Failed.

@@ -322,6 +322,10 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
           name: 'INTAKE_STALE_MINUTES'
           value: '10'
         }
+        {
+          name: 'SPEECH_REQUESTS_PER_MINUTE'
+          value: '540'
+        }
         // -- retries, finishing, reconciliation ------------------------------------------
         {
           name: 'RETRY_MAX_SUBMISSIONS'

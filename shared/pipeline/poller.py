@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.pipeline.budget import WINDOW_SECONDS, SpeechBudget
 from shared.pipeline.clock import utcnow
 from shared.pipeline.finishing import POLL_RETRY, FinishTally, JobFinish
 from shared.pipeline.ledger.records import JobRecord
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from shared.app_context import AppContext
 
 _log = get_logger(__name__)
+
+#: Requests a finish makes besides the poll: list the result files, delete the job.
+FINISH_REQUESTS = 2
 
 
 @dataclass
@@ -61,6 +65,8 @@ class PollSummary:
     #: Jobs that hit an unexpected error (retried on a later tick).
     errors: int = 0
     rate_limited: bool = False
+    #: Due jobs left because the request budget of the window was spent.
+    budget_limited: bool = False
 
     def add(self, tally: FinishTally) -> None:
         """Count a finished job's inputs."""
@@ -84,6 +90,13 @@ async def poll_once(ctx: AppContext, *, now: dt.datetime | None = None) -> PollS
     settings = ctx.settings
     jobs = await ctx.ledger.due_jobs(now, limit=settings.poll_batch_size)
     summary.due = len(jobs)
+    budget = SpeechBudget(ctx.ledger, per_minute=settings.speech_requests_per_minute)
+    granted = await budget.take(len(jobs), now=now)
+    if granted < len(jobs):
+        # The window's budget is spent: the rest stay due and go first next tick.
+        summary.deferred += len(jobs) - granted
+        summary.budget_limited = True
+        jobs = jobs[:granted]
     stop = asyncio.Event()
     semaphore = asyncio.Semaphore(settings.poll_concurrency)
 
@@ -100,7 +113,7 @@ async def poll_once(ctx: AppContext, *, now: dt.datetime | None = None) -> PollS
 
     await asyncio.gather(*(run(job) for job in jobs))
     # An idle tick every few seconds would drown the log; say something when work was done.
-    idle = not (summary.due or summary.errors or summary.rate_limited)
+    idle = not (summary.due or summary.errors or summary.rate_limited or summary.budget_limited)
     _log.log(logging.DEBUG if idle else logging.INFO, "poll: %s", summary)
     return summary
 
@@ -134,6 +147,12 @@ async def _poll_job(
         summary.polled += 1
         status = transcription.status
         if status in (Status.SUCCEEDED, Status.FAILED):
+            # Listing the results and deleting the job: two more requests of the budget.
+            budget = SpeechBudget(ctx.ledger, per_minute=settings.speech_requests_per_minute)
+            if await budget.take(FINISH_REQUESTS, now=now) < FINISH_REQUESTS:
+                summary.budget_limited = True
+                await ctx.ledger.defer_job(job, until=now + dt.timedelta(seconds=WINDOW_SECONDS))
+                return
             if await _finish(ctx, job, transcription, now, summary):
                 if status == Status.SUCCEEDED:
                     summary.succeeded += 1

@@ -32,6 +32,7 @@ from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING
 
+from shared.pipeline.budget import SpeechBudget
 from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.clock import utcnow
 from shared.pipeline.intake import handle_audio_blob, recover_audio
@@ -128,6 +129,7 @@ async def sweep_once(ctx: AppContext, *, now: dt.datetime | None = None) -> Swee
 async def _pending_pass(ctx: AppContext, now: dt.datetime, summary: SweepSummary) -> None:
     settings = ctx.settings
     stale = dt.timedelta(minutes=settings.intake_stale_minutes)
+    budget = SpeechBudget(ctx.ledger, per_minute=settings.speech_requests_per_minute)
     for index in await ctx.ledger.due_pending(now, limit=settings.poll_batch_size):
         summary.pending += 1
         leftover = index.due_at is None or index.due_at <= now - stale
@@ -139,6 +141,8 @@ async def _pending_pass(ctx: AppContext, now: dt.datetime, summary: SweepSummary
                     await ctx.ledger.drop_index(index)
                 continue
             if record.state is SourceState.RETRYING:
+                if await budget.take(1, now=now) == 0:
+                    continue  # the window's requests are spent: due again next tick
                 if await resubmit(ctx, record, now=now) is not IntakeStatus.DUPLICATE:
                     summary.resubmitted += 1
                 continue

@@ -13,11 +13,12 @@ SOURCE_PARTITION_PREFIX = "src|"
 JOB_PREFIX = "job|"
 PENDING_PREFIX = "pending|"
 CURSOR_PREFIX = "sweep|"
+BUDGET_PREFIX = "budget|"
 #: Separator inside source row keys; encoded wherever it occurs in a path or ETag.
 KEY_SEPARATOR = "|"
 #: Table Storage keys are at most 1 KiB of UTF-16 (512 units); the path gets this much.
 MAX_KEY_PATH_UNITS = 400
-#: Longest error message kept on a row (string properties may hold 32 K characters).
+#: Characters a key may not hold (and ``%``, the escape, and the separator).
 _KEY_ESCAPES = frozenset("/\\#?%|")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX, SourceRef
 
+#: Longest error message kept on a row (string properties may hold 32 K characters).
 MAX_MESSAGE_CHARS = 4000
 #: Binary properties hold at most 64 KiB; packed lists are split into chunks of this size.
 _CHUNK_BYTES = 60_000
