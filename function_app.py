@@ -8,13 +8,23 @@ the function that was invoked.
 
 import azure.functions as func
 
-from functions import bulk_intake, health, intake, poller, speech_http, sweep, transcriptions
+from functions import (
+    bulk_intake,
+    health,
+    intake,
+    poller,
+    speech_http,
+    submitter,
+    sweep,
+    transcriptions,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for blueprint in (
     intake.bp,
     bulk_intake.bp,
+    submitter.bp,
     poller.bp,
     sweep.bp,
     speech_http.bp,

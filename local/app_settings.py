@@ -44,6 +44,9 @@ OFFLINE_DEFAULTS: Mapping[str, str] = {
     "SWEEP_SCHEDULE": "*/2 * * * * *",
     "SWEEP_GRACE_SECONDS": "10",
     "RETRY_BACKOFF_SECONDS": "2",
+    # A lone file waits one window: a few seconds keep `make demo` quick.
+    "SUBMIT_SCHEDULE": "*/1 * * * * *",
+    "BATCH_WINDOW_SECONDS": "2",
 }
 #: What the stack's own clients need and the app must not see (``stack.env`` has them).
 CLIENT_ONLY = ("FUNCTIONS_BASE_URL", "FUNCTIONS_KEY", "FUNCTIONS_MASTER_KEY")

@@ -106,6 +106,14 @@ class AppSettings(BaseSettings):
     #: An intake that claimed a blob but never recorded a job is retried after this long.
     intake_stale_minutes: float = Field(default=10.0, gt=0)
 
+    # -- submitter ----------------------------------------------------------------------
+    #: NCRONTAB of the submitter timer, which turns queued files into jobs.
+    submit_schedule: str = "*/15 * * * * *"
+    #: Files per job at most: the service takes up to 1000 ``contentUrls`` per request.
+    max_files_per_job: int = Field(default=1000, ge=1, le=1000)
+    #: A group is submitted once full, or once its oldest file has waited this long.
+    batch_window_seconds: float = Field(default=60.0, ge=0, le=3600)
+
     #: Batch API requests the app may make per minute, all timers and instances together:
     #: 90 % of the documented 600 (100 per 10 s), spent in 10-second windows.
     speech_requests_per_minute: int = Field(default=540, ge=6, le=60_000)

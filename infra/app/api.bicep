@@ -322,6 +322,19 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
           name: 'INTAKE_STALE_MINUTES'
           value: '10'
         }
+        // -- submitter -------------------------------------------------------------------
+        {
+          name: 'SUBMIT_SCHEDULE'
+          value: '*/15 * * * * *'
+        }
+        {
+          name: 'MAX_FILES_PER_JOB'
+          value: '1000'
+        }
+        {
+          name: 'BATCH_WINDOW_SECONDS'
+          value: '60'
+        }
         {
           name: 'SPEECH_REQUESTS_PER_MINUTE'
           value: '540'

@@ -36,6 +36,8 @@ _log = get_logger(__name__)
 class IntakeStatus(StrEnum):
     """What an intake (of an audio file or a manifest) did with one blob event."""
 
+    #: Accepted and queued: the submitter puts it in a job with others like it.
+    QUEUED = "Queued"
     #: A job holds the blob now (submitted by this call, or found after a crash).
     SUBMITTED = "Submitted"
     #: Another delivery of the same version holds or finished it: nothing done.

@@ -29,7 +29,6 @@ from urllib.parse import unquote, urlsplit
 from shared.pipeline.ledger.records import (
     JobRecord,
     JobSource,
-    SourceKind,
     SourceRecord,
     SourceState,
 )
@@ -42,6 +41,7 @@ from shared.pipeline.outputs import (
     report_failure,
     write_transcript,
 )
+from shared.pipeline.queueing import requeue
 from shared.redact import get_logger, redact
 from shared.speech.errors import SpeechError
 from shared.speech.models import (
@@ -219,10 +219,10 @@ class JobFinish:
         transient = code in TRANSIENT_FILE_ERRORS
         if transient and submissions < settings.retry_max_submissions:
             retry_at = self.now + retry_delay(self.ctx, submissions)
-            kind = record.kind if record is not None else SourceKind.MANIFEST_FILE
+            # Back in its group's queue, due at the retry time: the submitter owns it now.
+            await requeue(self.ctx, record, source.ref, due_at=retry_at, now=self.now)
             scheduled = await self.ctx.ledger.schedule_retry(
                 source.ref,
-                kind,
                 job_id=self.job.job_id,
                 now=self.now,
                 retry_at=retry_at,

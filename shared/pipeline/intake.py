@@ -1,31 +1,28 @@
-"""Audio intake: one uploaded blob version -> exactly one Speech job, or an error report.
+"""Audio intake: one uploaded blob version -> queued for a job, or an error report.
 
 ``handle_audio_blob`` is what the blob-triggered function calls. It reads the blob's
 properties and its first bytes only (a ranged read: audio never enters memory), claims the
-version in the ledger, checks it, and submits one job with a read-only SAS.
+version in the ledger, checks it, and puts it in the queue of its group (the files whose
+job options agree): no Speech call. The submitter (:mod:`~.submitter`) makes the jobs.
 
-Exactly once, in three layers:
+Exactly once, in two layers:
 
 1. **The claim.** The ledger row of ``container/path/etag`` is created conditionally;
    every other delivery of the same event finds it and returns ``Duplicate``.
-2. **Transient failures** (Speech 429/5xx/timeouts, storage errors) *release* the claim
-   and raise, so the Functions host retries the event and the retry takes the released
-   claim over at once (an ETag-conditional update: only one retry wins). A claim whose
-   holder died without releasing is taken over once it is ``intake_stale_minutes`` old,
-   by a later delivery or by the poller's sweep.
-3. **Crash after submit, before the ledger knew.** Every job has a deterministic display
-   name derived from the blob version; before submitting, the intake looks it up
-   (``find_transcriptions``) and adopts a job it finds instead of creating a second one.
+2. **Transient failures** (storage errors) *release* the claim and raise, so the
+   Functions host retries the event and the retry takes the released claim over at once
+   (an ETag-conditional update: only one retry wins). A claim whose holder died without
+   releasing is taken over once it is ``intake_stale_minutes`` old, by a later delivery
+   or by the sweep.
 
-Permanent problems (not audio, too large, bad metadata, a request the service refuses with
-400) write ``<path>.error.json`` to the output container, mark the row ``Rejected`` and
-return normally: an exception would only make the host retry a hopeless event.
+Permanent problems (not audio, too large, bad metadata, options no job can take) write
+``<path>.error.json`` to the output container, mark the row ``Rejected`` and return
+normally: an exception would only make the host retry a hopeless event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,27 +37,20 @@ from shared.pipeline.claims import (
     run_claimed,
 )
 from shared.pipeline.clock import utcnow
-from shared.pipeline.ledger.keys import SourceRef
+from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.records import (
     Claim,
-    JobSource,
     SourceKind,
     SourceRecord,
-    SourceState,
     source_fields,
 )
 from shared.pipeline.options import OptionsError, build_request, options_from_metadata
+from shared.pipeline.queueing import enqueue_claimed
 from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_METADATA
 from shared.pipeline.submission import (
-    custom_properties,
-    display_name_for,
-    find_or_submit,
-    new_job_record,
-    service_rejection,
+    MAX_DISPLAY_NAME,
 )
 from shared.redact import get_logger
-from shared.speech.errors import BadRequestError
-from shared.speech.models import TranscriptionRequest
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -77,21 +67,10 @@ class IntakeOutcome:
     container: str
     path: str
     etag: str | None = None
-    job_id: str | None = None
-    display_name: str | None = None
-    #: True when the job already existed (found by display name) rather than submitted now.
-    reused_job: bool = False
     code: str | None = None
     message: str | None = None
     #: Blob name of the error report in the output container, when one was written.
     report: str | None = None
-
-
-def audio_display_name(ref: SourceRef) -> str:
-    """The display name of the job for one uploaded blob version."""
-    return display_name_for(
-        "audio", f"{ref.container}\n{ref.path}\n{ref.etag}", f"{ref.container}/{ref.path}"
-    )
 
 
 async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> IntakeOutcome:
@@ -178,96 +157,32 @@ async def _process(
     if problem is not None:
         return await reject(*problem)
 
-    display_name = audio_display_name(ref)
-    source_url = ctx.storage.blob_url(ref.container, ref.path)
-
-    async def make_request() -> TranscriptionRequest:
-        sas_url = await ctx.storage.sas_url(ref.container, ref.path, now=now)
-        return build_request(
-            options,
-            display_name=display_name,
-            content_urls=[sas_url],
-            custom_properties=custom_properties(
-                source=f"{ref.container}/{ref.path}", etag=ref.etag
-            ),
-        )
-
+    # The submitter builds the real request for the whole group; building this file's now
+    # refuses an impossible combination of options before it waits in a queue.
     try:
-        job_id, reused = await find_or_submit(
-            ctx, display_name, make_request, recovering=claim.takeover
+        build_request(
+            options,
+            display_name=f"check {ref.display}"[:MAX_DISPLAY_NAME],
+            content_urls=[ctx.storage.blob_url(ref.container, ref.path)],
         )
-    except (BadRequestError, ValidationError) as exc:
-        if isinstance(exc, BadRequestError):
-            code, message = service_rejection(exc)
-        else:
-            code, message = "InvalidOptions", str(exc)
-        return await reject(code, message, ACCEPTED_METADATA)
-
-    await _record_submission(
+    except ValidationError as exc:
+        return await reject("InvalidOptions", str(exc), ACCEPTED_METADATA)
+    options_record = options.to_dict()
+    group, key = group_of(options_record, output_container=settings.output_container)
+    queued = await enqueue_claimed(
         ctx,
         claim,
-        now=now,
-        job_id=job_id,
-        display_name=display_name,
-        source=JobSource(
-            url=source_url,
-            container=ref.container,
-            path=ref.path,
-            etag=ref.etag,
-            origin="",
-            output_base=output_base,
-        ),
-        options=options.to_dict(),
-    )
-    _log.info("%s -> job %s%s", ref.display, job_id, " (adopted)" if reused else "")
-    return outcome(
-        IntakeStatus.SUBMITTED, job_id=job_id, display_name=display_name, reused_job=reused
-    )
-
-
-async def _record_submission(
-    ctx: AppContext,
-    claim: Claim,
-    *,
-    now: dt.datetime,
-    job_id: str,
-    display_name: str,
-    source: JobSource,
-    options: Mapping[str, Any],
-) -> None:
-    """Record a job: its row for the poller first, then the claim resolved to Submitted.
-
-    In that order, a crash in between leaves a job row (so the job is followed) and a
-    claim that a retry resolves after adopting the same job by its display name.
-    """
-    settings = ctx.settings
-    await ctx.ledger.record_job(
-        new_job_record(
-            settings,
-            job_id=job_id,
-            display_name=display_name,
-            kind=SourceKind.AUDIO,
-            sources=[source],
-            now=now,
-        )
-    )
-    fields = source_fields(
-        state=SourceState.SUBMITTED,
-        now=now,
-        job_id=job_id,
-        display_name=display_name,
-        options=options,
-        error_code="",
+        group=group,
+        key=key,
+        options=options_record,
         output_container=settings.output_container,
-        output_base=source.output_base,
-        submissions=1,
+        output_base=output_base,
+        now=now,
     )
-    if not await ctx.ledger.resolve_claim(claim, fields):
-        _log.warning(
-            "the claim of %s was taken over meanwhile; the new holder adopts job %s",
-            claim.record.ref.display,
-            job_id,
-        )
+    if not queued:
+        _log.warning("the claim of %s was taken over meanwhile", ref.display)
+    _log.info("%s queued in group %s", ref.display, group)
+    return outcome(IntakeStatus.QUEUED)
 
 
 async def recover_audio(

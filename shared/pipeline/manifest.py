@@ -19,12 +19,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from pydantic import (
-    ValidationError,
-)
 
 from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
@@ -35,45 +31,28 @@ from shared.pipeline.claims import (
     run_claimed,
 )
 from shared.pipeline.clock import utcnow
+from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import (
     MAX_PACKED_BYTES,
     Claim,
-    JobSource,
     SourceKind,
     SourceRecord,
     SourceState,
-    packed_size,
     source_fields,
 )
 from shared.pipeline.manifest_document import (
-    LanguageIdentification,
     Manifest,
     ManifestError,
     parse_manifest,
 )
 from shared.pipeline.options import (
     OptionsError,
-    TranscriptionOptions,
-    build_request,
     resolve_options,
 )
 from shared.pipeline.outputs import report_failure
 from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_MANIFEST
-from shared.pipeline.submission import (
-    custom_properties,
-    display_name_for,
-    find_or_submit,
-    new_job_record,
-    service_rejection,
-)
 from shared.redact import get_logger
-from shared.speech.errors import BadRequestError
-from shared.speech.models import (
-    MAX_CONTENT_URLS,
-    LanguageIdentificationMode,
-    TranscriptionRequest,
-)
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -95,8 +74,7 @@ class ManifestOutcome:
     container: str
     path: str
     etag: str | None = None
-    job_ids: list[str] = field(default_factory=list)
-    files_submitted: int = 0
+    files_queued: int = 0
     files_rejected: int = 0
     code: str | None = None
     message: str | None = None
@@ -137,34 +115,6 @@ async def _bounded(limit: int, items: Iterable[T], work: Callable[[T], Awaitable
 def manifest_origin(ref: SourceRef) -> str:
     """How a manifest version is named on its files' rows: ``container/path@etag``."""
     return ref.display
-
-
-def chunk_display_name(ref: SourceRef, index: int, count: int) -> str:
-    """The display name of chunk ``index`` (0-based) of ``count`` of a manifest version."""
-    return display_name_for(
-        "manifest",
-        f"{ref.container}\n{ref.path}\n{ref.etag}\n{index}",
-        f"{ref.container}/{ref.path} #{index + 1}/{count}",
-    )
-
-
-def chunk_files(
-    files: list[PlannedFile], sources: Callable[[list[PlannedFile]], Any]
-) -> list[list[PlannedFile]]:
-    """Split accepted files into jobs of ≤ 1000 whose ledger rows fit one entity.
-
-    Deterministic for a given list, so a retry cuts the same chunks.
-    """
-    pending = [files[i : i + MAX_CONTENT_URLS] for i in range(0, len(files), MAX_CONTENT_URLS)]
-    chunks: list[list[PlannedFile]] = []
-    while pending:
-        chunk = pending.pop(0)
-        if len(chunk) > 1 and packed_size(sources(chunk)) > _CHUNK_BUDGET:
-            half = len(chunk) // 2
-            pending[:0] = [chunk[:half], chunk[half:]]
-            continue
-        chunks.append(chunk)
-    return chunks
 
 
 async def handle_manifest_blob(ctx: AppContext, container: str, name: str) -> ManifestOutcome:
@@ -251,8 +201,8 @@ async def _process(
         manifest = parse_manifest(await ctx.storage.read_small(blob, settings.manifest_max_bytes))
         options = resolve_options(manifest, settings)
     except (ManifestError, OptionsError) as exc:
-        key = exc.field if isinstance(exc, ManifestError) else exc.key
-        return await reject("InvalidManifest", f"{key}: {exc.reason}")
+        field_name = exc.field if isinstance(exc, ManifestError) else exc.key
+        return await reject("InvalidManifest", f"{field_name}: {exc.reason}")
     identification = manifest.language_identification
     if identification is not None and manifest.locale is None:
         # The service still wants a locale; the first candidate is the natural fallback.
@@ -318,85 +268,68 @@ async def _process(
             ".error.json under the destination",
         )
 
-    def job_sources(chunk: list[PlannedFile]) -> list[JobSource]:
-        return [
-            JobSource(
-                url=ctx.storage.blob_url(audio_container, item.path),
-                container=audio_container,
-                path=item.path,
-                etag=item.etag,
-                origin=origin,
-                output_base=destination + item.path,
-            )
-            for item in chunk
-        ]
-
-    chunks = chunk_files(accepted_files, lambda chunk: [s.to_json() for s in job_sources(chunk)])
     options_record = options.to_dict()
     if identification is not None:
         options_record["languageIdentification"] = identification.model_dump(
             mode="json", by_alias=True
         )
-    job_ids: list[str] = []
-    refused: tuple[str, str] | None = None
-    for index, chunk in enumerate(chunks):
-        result = await _submit_chunk(
-            ctx,
-            claim,
+    group, key = group_of(
+        options_record,
+        output_container=settings.output_container,
+        destination_prefix=destination,
+    )
+
+    async def queue_file(item: PlannedFile) -> bool:
+        # The entry first, then the row: a queued row always has its entry.
+        await ctx.ledger.enqueue(file_ref(item), group=group, key=key, due_at=now, now=now)
+        return await ctx.ledger.put_file(
+            file_ref(item),
+            kind=SourceKind.MANIFEST_FILE,
             now=now,
-            index=index,
-            count=len(chunks),
-            chunk=chunk,
-            sources=job_sources(chunk),
-            options=options,
-            identification=identification,
-            options_record=options_record,
-            destination=destination,
+            fields=source_fields(
+                manifest=origin,
+                destination_prefix=destination,
+                size=item.size,
+                state=SourceState.QUEUED,
+                now=now,
+                group=group,
+                queued_at=now,
+                options=options_record,
+                output_container=settings.output_container,
+                output_base=destination + item.path,
+            ),
         )
-        if isinstance(result, str):
-            job_ids.append(result)
-            continue
-        # The service refused this chunk's request (400): its files are rejected with the
-        # service's words; other chunks may still go through.
-        refused = result
-        code, message = result
-        refused_files = [
-            PlannedFile(item.path, item.etag, item.size, code, message) for item in chunk
-        ]
-        rejected_files += refused_files
-        await _bounded(settings.intake_concurrency, refused_files, report_rejected)
-    if not job_ids:
-        assert refused is not None  # every chunk was refused
-        return await reject(refused[0], f"the service refused the request: {refused[1]}")
+
+    await _bounded(settings.intake_concurrency, accepted_files, queue_file)
+    # The manifest's own work is done: its files go on as their own rows.
     await ctx.ledger.resolve_claim(
         claim,
         source_fields(
-            state=SourceState.SUBMITTED,
+            state=SourceState.SUCCEEDED,
             now=now,
             options=options_record,
             error_code="",
             output_container=settings.output_container,
-            job_ids=job_ids,
             file_count=len(files),
             rejected_count=len(rejected_files),
             destination_prefix=destination,
             manifest=origin,
+            group=group,
         ),
     )
     _log.info(
-        "manifest %s: %d file(s) in %d job(s), %d rejected",
+        "manifest %s: %d file(s) queued in group %s, %d rejected",
         ref.display,
-        len(files) - len(rejected_files),
-        len(job_ids),
+        len(accepted_files),
+        group,
         len(rejected_files),
     )
     return ManifestOutcome(
-        IntakeStatus.SUBMITTED,
+        IntakeStatus.QUEUED,
         ref.container,
         ref.path,
         ref.etag,
-        job_ids=job_ids,
-        files_submitted=len(files) - len(rejected_files),
+        files_queued=len(accepted_files),
         files_rejected=len(rejected_files),
     )
 
@@ -433,96 +366,3 @@ async def _expand(
         return PlannedFile(path, blob.etag, blob.size)
 
     return await _bounded(settings.intake_concurrency, paths, check)
-
-
-async def _submit_chunk(
-    ctx: AppContext,
-    claim: Claim,
-    *,
-    now: dt.datetime,
-    index: int,
-    count: int,
-    chunk: list[PlannedFile],
-    sources: list[JobSource],
-    options: TranscriptionOptions,
-    identification: LanguageIdentification | None,
-    options_record: dict[str, Any],
-    destination: str,
-) -> str | tuple[str, str]:
-    """Find or submit one chunk's job and record it: its id, or (code, message) if refused."""
-    settings = ctx.settings
-    ref = claim.record.ref
-    display_name = chunk_display_name(ref, index, count)
-
-    async def make_request() -> TranscriptionRequest:
-        urls = await _bounded(
-            settings.intake_concurrency,
-            sources,
-            lambda s: ctx.storage.sas_url(s.container, s.path, now=now),
-        )
-        return build_request(
-            options,
-            display_name=display_name,
-            content_urls=urls,
-            custom_properties=custom_properties(
-                manifest=f"{ref.container}/{ref.path}",
-                manifestEtag=ref.etag,
-                chunk=f"{index + 1}/{count}",
-            ),
-            candidate_locales=identification.candidate_locales if identification else None,
-            identification_mode=(
-                identification.mode if identification else LanguageIdentificationMode.CONTINUOUS
-            ),
-        )
-
-    try:
-        job_id, reused = await find_or_submit(
-            ctx, display_name, make_request, recovering=claim.takeover
-        )
-    except BadRequestError as exc:
-        return service_rejection(exc)
-    except ValidationError as exc:
-        return "InvalidOptions", str(exc)
-    await ctx.ledger.record_job(
-        new_job_record(
-            settings,
-            job_id=job_id,
-            display_name=display_name,
-            kind=SourceKind.MANIFEST_FILE,
-            sources=sources,
-            now=now,
-            manifest=manifest_origin(ref),
-        )
-    )
-
-    async def record_file(pair: tuple[PlannedFile, JobSource]) -> bool:
-        item, source = pair
-        return await ctx.ledger.put_file(
-            source.ref,
-            kind=SourceKind.MANIFEST_FILE,
-            now=now,
-            fields=source_fields(
-                manifest=source.origin,
-                destination_prefix=destination,
-                size=item.size,
-                state=SourceState.SUBMITTED,
-                now=now,
-                job_id=job_id,
-                display_name=display_name,
-                options=options_record,
-                output_container=settings.output_container,
-                output_base=source.output_base,
-                submissions=1,
-            ),
-        )
-
-    await _bounded(settings.intake_concurrency, list(zip(chunk, sources, strict=True)), record_file)
-    _log.info(
-        "manifest %s chunk %d/%d: job %s%s",
-        ref.display,
-        index + 1,
-        count,
-        job_id,
-        " (adopted)" if reused else "",
-    )
-    return job_id

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from shared.speech.endpoints import validate_service_url
 from shared.speech.models import (
@@ -292,3 +292,23 @@ def build_request(
             language_identification=identification,
         ),
     )
+
+
+def options_from_record(
+    record: Mapping[str, Any],
+) -> tuple[TranscriptionOptions, list[str] | None, LanguageIdentificationMode]:
+    """Options as the ledger stores them (``to_dict`` plus ``languageIdentification``).
+
+    Returns the options, the candidate locales (None without language identification) and
+    the identification mode. Raises ``ValidationError`` if they cannot be used any more.
+    """
+    raw: dict[str, Any] = dict(record)
+    identification = raw.pop("languageIdentification", None) or {}
+    values: dict[str, Any] = {"max_speakers": None, "channels": None, "model": None}
+    values.update({to_snake(key): value for key, value in raw.items()})
+    options = TranscriptionOptions.model_validate(values)
+    candidates = identification.get("candidateLocales") or None
+    mode = LanguageIdentificationMode(
+        identification.get("mode") or LanguageIdentificationMode.CONTINUOUS
+    )
+    return options, candidates, mode

@@ -78,6 +78,11 @@ class TranscriptionStatus(_Model):
     retry_at: dt.datetime | None = None
     #: True once the blob was deleted and its outputs with it.
     outputs_removed: bool = False
+    #: For ``Queued`` (and ``Retrying``): the queue group and how long it has waited.
+    group: str | None = None
+    waiting_seconds: float | None = None
+    #: Something to know although nothing failed (a model retiring soon).
+    warning: str | None = None
     error: ErrorInfo | None = None
     outputs: list[OutputLink] = []
     #: ``container/path@etag`` of the manifest that asked for this file, if one did.
@@ -111,6 +116,16 @@ def _kind_of(name: str) -> str:
     if name.endswith(ERROR_SUFFIX):
         return "error"
     return name.rsplit(".", 1)[-1]
+
+
+_WAITING = frozenset({SourceState.QUEUED, SourceState.RETRYING})
+
+
+def _waited(record: SourceRecord) -> float | None:
+    """Seconds a queued version has waited for its job (None once it is in one)."""
+    if record.state is not SourceState.QUEUED or record.queued_at is None:
+        return None
+    return max(0.0, (dt.datetime.now(dt.UTC) - record.queued_at).total_seconds())
 
 
 def to_status(ctx: AppContext, record: SourceRecord) -> TranscriptionStatus:
@@ -150,6 +165,9 @@ def to_status(ctx: AppContext, record: SourceRecord) -> TranscriptionStatus:
         submissions=record.submissions,
         retry_at=record.retry_at if record.state is SourceState.RETRYING else None,
         outputs_removed=record.outputs_removed,
+        group=record.group if record.state in _WAITING else None,
+        waiting_seconds=_waited(record),
+        warning=record.warning,
         error=error,
         outputs=outputs,
         manifest=record.manifest,

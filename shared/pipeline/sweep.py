@@ -5,8 +5,8 @@ host's retries ends in the poison queue; Event Grid gives up after its own retri
 timer tick (``SWEEP_SCHEDULE``) does four bounded things:
 
 1. **Poison queue** — blobs the host gave up on are taken in again (:mod:`~.poison`).
-2. **Pending index** — due ``Received`` claims whose holder died are run again; due
-   ``Retrying`` versions are submitted again (:mod:`~.retry`); leftover index rows go.
+2. **Pending index** — due ``Received`` claims whose holder died are run again; leftover
+   index rows go. (Queued and retrying versions belong to the submitter.)
 3. **Blob pass** over the input and requests containers — one page of
    ``SWEEP_PAGE_SIZE`` blobs per container per tick (``SWEEP_PAGES_PER_TICK``), resumed
    from a cursor in the ledger. Each page is joined with the ledger in one key-range
@@ -16,7 +16,7 @@ timer tick (``SWEEP_SCHEDULE``) does four bounded things:
    from a cursor: each path with a pending row or live outputs is checked against the
    blob (one HEAD). Older pending versions become ``Superseded``; a deleted blob's pending
    versions become ``Superseded`` and its outputs are removed; a pending current version
-   with no owner in sight is put back on the pending index.
+   with no owner in sight is put back on the pending index or in its queue.
 
 ``docs/architecture.md`` works out what a pass costs for a million blobs.
 """
@@ -32,8 +32,6 @@ from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING
 
-from shared.pipeline.budget import SpeechBudget
-from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.clock import utcnow
 from shared.pipeline.intake import handle_audio_blob, recover_audio
 from shared.pipeline.ledger.keys import KEY_SEPARATOR, key_upper_bound, path_key
@@ -41,7 +39,7 @@ from shared.pipeline.ledger.records import SourceKind, SourceRecord, SourceState
 from shared.pipeline.manifest import handle_manifest_blob, recover_manifest
 from shared.pipeline.outputs import SUPERSEDED_MESSAGES, Currency, remove_outputs
 from shared.pipeline.poison import PoisonBlob, drain
-from shared.pipeline.retry import resubmit
+from shared.pipeline.queueing import requeue
 from shared.redact import get_logger
 
 if TYPE_CHECKING:
@@ -63,7 +61,6 @@ class SweepSummary:
     poison: int = 0
     pending: int = 0
     recovered: int = 0
-    resubmitted: int = 0
     listed: int = 0
     taken_in: int = 0
     rows_checked: int = 0
@@ -114,7 +111,6 @@ async def sweep_once(ctx: AppContext, *, now: dt.datetime | None = None) -> Swee
         (
             summary.poison,
             summary.recovered,
-            summary.resubmitted,
             summary.taken_in,
             summary.superseded,
             summary.outputs_removed,
@@ -129,7 +125,6 @@ async def sweep_once(ctx: AppContext, *, now: dt.datetime | None = None) -> Swee
 async def _pending_pass(ctx: AppContext, now: dt.datetime, summary: SweepSummary) -> None:
     settings = ctx.settings
     stale = dt.timedelta(minutes=settings.intake_stale_minutes)
-    budget = SpeechBudget(ctx.ledger, per_minute=settings.speech_requests_per_minute)
     for index in await ctx.ledger.due_pending(now, limit=settings.poll_batch_size):
         summary.pending += 1
         leftover = index.due_at is None or index.due_at <= now - stale
@@ -140,11 +135,8 @@ async def _pending_pass(ctx: AppContext, now: dt.datetime, summary: SweepSummary
                 if leftover or (record is not None and not record.pending):
                     await ctx.ledger.drop_index(index)
                 continue
-            if record.state is SourceState.RETRYING:
-                if await budget.take(1, now=now) == 0:
-                    continue  # the window's requests are spent: due again next tick
-                if await resubmit(ctx, record, now=now) is not IntakeStatus.DUPLICATE:
-                    summary.resubmitted += 1
+            if record.state is not SourceState.RECEIVED:
+                await ctx.ledger.drop_index(index)  # queued versions are the submitter's
                 continue
             fresh = record.claimed_at is not None and record.claimed_at > now - stale
             if fresh and not record.claim_released:
@@ -263,10 +255,9 @@ async def _check_path(
     for row in rows:
         if blob is not None and row.ref.etag == blob.etag:
             if row.pending and row.updated_at and row.updated_at <= now - stale:
-                # Its owner may have died between writing the row and its index (rows
-                # written before the index came first): put it back in sight.
-                due = row.retry_at if row.state is SourceState.RETRYING and row.retry_at else now
-                await ctx.ledger.ensure_pending(row.ref, row.kind, due_at=due)
+                # Its owner may have lost sight of it (a row written before its index or
+                # queue entry came first): put it back where its owner looks.
+                await _back_in_sight(ctx, row, now)
                 summary.requeued += 1
             continue
         reason = Currency.DELETED if blob is None else Currency.CHANGED
@@ -295,3 +286,13 @@ async def _check_path(
             code=Currency.DELETED.value,
             message="the blob was deleted; its outputs were removed",
         )
+
+
+async def _back_in_sight(ctx: AppContext, row: SourceRecord, now: dt.datetime) -> None:
+    """A pending row to its owner again: the pending index, or its group's queue."""
+    if row.state is SourceState.RECEIVED:
+        await ctx.ledger.ensure_pending(row.ref, row.kind, due_at=now)
+    elif row.state in (SourceState.QUEUED, SourceState.RETRYING) and not row.batch:
+        # Idempotent: the entry's key is the version and its due time.
+        due = row.retry_at if row.state is SourceState.RETRYING else row.queued_at
+        await requeue(ctx, row, row.ref, due_at=due or now, now=now)

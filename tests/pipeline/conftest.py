@@ -25,8 +25,14 @@ import pytest_asyncio
 
 from local.stack import StackInfo
 from shared.app_context import AppContext, build_context
-from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX, PENDING_PREFIX
+from shared.pipeline.ledger.keys import (
+    ACTIVE_PARTITION,
+    JOB_PREFIX,
+    PENDING_PREFIX,
+    QUEUE_PARTITION_PREFIX,
+)
 from shared.pipeline.poller import PollSummary, poll_once
+from shared.pipeline.submitter import SubmitSummary, submit_once
 from shared.pipeline.sweep import SweepSummary, sweep_once
 from shared.settings import AppSettings
 from shared.speech import SpeechSettings
@@ -136,12 +142,39 @@ class Pipeline:
         """Tick the poller until no job is left in the ledger."""
         summaries = []
         deadline = time.monotonic() + timeout
-        while await self.active_jobs():
+        while await self.active_jobs() or await self.queued_entries():
             if time.monotonic() > deadline:
                 raise AssertionError(f"jobs still active after {timeout} s: {summaries[-3:]}")
+            await submit_once(self.ctx)
             summaries.append(await poll_once(self.ctx))
             await asyncio.sleep(0.25)
         return summaries
+
+    async def queued_entries(self) -> int:
+        """Versions waiting in any queue group for the submitter."""
+        rows = await asyncio.to_thread(
+            lambda: list(
+                self.ctx.ledger_table.query_entities(
+                    "PartitionKey ge @lo and PartitionKey lt @hi",
+                    parameters={"lo": QUEUE_PARTITION_PREFIX, "hi": "queue}"},
+                    select=["RowKey"],
+                )
+            )
+        )
+        return len(rows)
+
+    async def submit(self) -> SubmitSummary:
+        """One submitter tick."""
+        return await submit_once(self.ctx)
+
+    async def job_of(self, name: str, *, container: str | None = None) -> str:
+        """The job id the newest version of ``name`` is submitted in."""
+        rows = await self.ctx.ledger.sources_for_path(
+            container or self.settings.input_container, name
+        )
+        assert rows, f"no row for {name}"
+        assert rows[0].job_id, f"{name} is in no job: {rows[0]}"
+        return rows[0].job_id
 
     async def pending_rows(self) -> int:
         """Index rows of versions someone must still move on (claimed or retrying)."""
@@ -162,9 +195,10 @@ class Pipeline:
         polls: list[PollSummary] = []
         sweeps: list[SweepSummary] = []
         deadline = time.monotonic() + timeout
-        while await self.active_jobs() or await self.pending_rows():
+        while await self.active_jobs() or await self.pending_rows() or await self.queued_entries():
             if time.monotonic() > deadline:
                 raise AssertionError(f"still in flight after {timeout} s: {polls[-2:]}")
+            await submit_once(self.ctx)
             polls.append(await poll_once(self.ctx))
             sweeps.append(await sweep_once(self.ctx))
             await asyncio.sleep(0.25)
@@ -221,9 +255,10 @@ def stack_settings(stack: StackInfo, **overrides: Any) -> AppSettings:
         # Fast polling for jobs that take seconds; the backoff test sets its own.
         "poll_min_interval_seconds": 0.2,
         "poll_max_interval_seconds": 1.0,
-        # Retries at once, and a sweep that takes in blobs of any age.
+        # Retries at once, a sweep that takes in blobs of any age, and jobs sent at once.
         "retry_backoff_seconds": 0.1,
         "sweep_grace_seconds": 0,
+        "batch_window_seconds": 0,
     }
     values.update(overrides)
     return AppSettings(**values)

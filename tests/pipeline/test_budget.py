@@ -33,12 +33,14 @@ async def test_concurrent_takers_never_overspend_a_window(pipeline: Pipeline) ->
 async def test_the_poller_polls_only_what_the_window_allows(
     make_pipeline: Callable[..., Awaitable[Pipeline]],
 ) -> None:
-    pipeline = await make_pipeline(speech_requests_per_minute=12)  # 2 per window
+    pipeline = await make_pipeline()
     await pipeline.admin.faults(job_start_delay_seconds=3600)
     for index in range(4):
         name = await pipeline.upload_fixture("sentence-12.wav", f"budget-{index}.wav")
         outcome = await handle_audio_blob(pipeline.ctx, pipeline.settings.input_container, name)
-        assert outcome.status is IntakeStatus.SUBMITTED
+        assert outcome.status is IntakeStatus.QUEUED
+        assert (await pipeline.submit()).jobs == 1  # four jobs of one file each
+    pipeline.ctx.settings.speech_requests_per_minute = 12  # from now on, 2 per window
     gets_before = await pipeline.admin.count("Transcriptions_Get")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=WINDOW_SECONDS * 2)
 

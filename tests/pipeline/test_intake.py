@@ -1,4 +1,4 @@
-"""Audio intake on the offline stack: one job per blob version, reports for everything else."""
+"""Audio intake on the offline stack: each version queued once, reports for everything else."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from shared.pipeline.claims import IntakeStatus
-from shared.pipeline.intake import audio_display_name, handle_audio_blob
-from shared.pipeline.ledger.keys import SourceRef
+from shared.pipeline.intake import handle_audio_blob
 from shared.pipeline.ledger.records import SourceState
 from tests.pipeline.conftest import FIXTURES, Pipeline
 
 
-async def test_happy_path_submits_one_job_with_the_metadata_options(pipeline: Pipeline) -> None:
+async def test_happy_path_queues_the_version_with_its_metadata_options(
+    pipeline: Pipeline,
+) -> None:
     name = await pipeline.upload_fixture(
         "sentence-01.wav",
         "calls/2026/first call.wav",
@@ -29,11 +30,19 @@ async def test_happy_path_submits_one_job_with_the_metadata_options(pipeline: Pi
     )
     outcome = await handle_audio_blob(pipeline.ctx, pipeline.settings.input_container, name)
 
-    assert outcome.status is IntakeStatus.SUBMITTED, outcome
-    assert outcome.job_id
-    assert not outcome.reused_job
-    job = await pipeline.ctx.speech.batch.get_transcription(outcome.job_id)
-    assert job.display_name == outcome.display_name
+    assert outcome.status is IntakeStatus.QUEUED, outcome
+    assert await pipeline.admin.count("Transcriptions_Submit") == 0, "no Speech call at intake"
+    rows = await pipeline.ctx.ledger.sources_for_path(pipeline.settings.input_container, name)
+    assert [r.state for r in rows] == [SourceState.QUEUED]
+    assert rows[0].group
+    assert rows[0].queued_at is not None
+    assert rows[0].options
+    assert rows[0].options["maxSpeakers"] == 3
+    assert rows[0].options["locale"] == "en-GB"
+    assert await pipeline.queued_entries() == 1
+
+    assert (await pipeline.submit()).jobs == 1
+    job = await pipeline.ctx.speech.batch.get_transcription(await pipeline.job_of(name))
     assert job.locale == "en-GB"
     assert job.properties is not None
     assert job.properties.diarization is not None
@@ -41,22 +50,11 @@ async def test_happy_path_submits_one_job_with_the_metadata_options(pipeline: Pi
     assert job.properties.diarization.max_speakers == 3
     assert job.properties.word_level_timestamps_enabled is False
     assert job.properties.profanity_filter_mode == "Removed"
-    assert job.custom_properties == {
-        "source": f"{pipeline.settings.input_container}/{name}",
-        "etag": outcome.etag,
-    }
-    rows = await pipeline.ctx.ledger.sources_for_path(pipeline.settings.input_container, name)
-    assert [r.state for r in rows] == [SourceState.SUBMITTED]
-    assert rows[0].job_id == outcome.job_id
-    assert rows[0].options
-    assert rows[0].options["maxSpeakers"] == 3
-    job_row = await pipeline.ctx.ledger.get_job(outcome.job_id)
-    assert job_row is not None
-    assert [s.path for s in job_row.sources] == [name]
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
+    assert job.custom_properties is not None
+    assert job.custom_properties["files"] == "1"
 
 
-async def test_fifty_concurrent_duplicates_make_exactly_one_job(pipeline: Pipeline) -> None:
+async def test_fifty_concurrent_duplicates_queue_exactly_once(pipeline: Pipeline) -> None:
     name = await pipeline.upload_fixture("sentence-02.wav")
     container = pipeline.settings.input_container
 
@@ -65,66 +63,43 @@ async def test_fifty_concurrent_duplicates_make_exactly_one_job(pipeline: Pipeli
     )
 
     statuses = [o.status for o in outcomes]
-    assert statuses.count(IntakeStatus.SUBMITTED) == 1, statuses
+    assert statuses.count(IntakeStatus.QUEUED) == 1, statuses
     assert statuses.count(IntakeStatus.DUPLICATE) == 49
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
     rows = await pipeline.ctx.ledger.sources_for_path(container, name)
     assert len(rows) == 1
-    assert rows[0].state is SourceState.SUBMITTED
+    assert rows[0].state is SourceState.QUEUED
+    assert await pipeline.queued_entries() == 1
+    assert (await pipeline.submit()).jobs == 1
+    assert await pipeline.admin.count("Transcriptions_Submit") == 1
 
 
-async def test_crash_after_submit_is_recovered_through_the_display_name(
+async def test_a_transient_failure_raises_and_the_retry_proceeds(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name = await pipeline.upload_fixture("sentence-03.wav")
-    container = pipeline.settings.input_container
-    ledger = pipeline.ctx.ledger
-    record_job = ledger.record_job
+    from azure.core.exceptions import ServiceRequestError
 
-    async def crash(*args: object, **kwargs: object) -> bool:
-        raise ConnectionResetError("worker died after submitting, before recording the job")
-
-    # The first attempt submits, then dies before the ledger knows the job.
-    monkeypatch.setattr(ledger, "record_job", crash)
-    with pytest.raises(ConnectionResetError):
-        await handle_audio_blob(pipeline.ctx, container, name)
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
-    monkeypatch.setattr(ledger, "record_job", record_job)
-
-    outcome = await handle_audio_blob(pipeline.ctx, container, name)
-
-    assert outcome.status is IntakeStatus.SUBMITTED
-    assert outcome.reused_job is True
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
-    assert await pipeline.admin.count("Transcriptions_List") == 1, "looked up on the retry only"
-    blob = await pipeline.ctx.storage.get_properties(container, name)
-    assert blob is not None
-    jobs = await pipeline.ctx.speech.batch.find_transcriptions(
-        audio_display_name(SourceRef(container, name, blob.etag))
-    ).to_list()
-    assert [j.id for j in jobs] == [outcome.job_id]
-
-
-async def test_a_transient_failure_raises_and_the_retry_proceeds(pipeline: Pipeline) -> None:
     name = await pipeline.upload_fixture("sentence-04.wav")
     container = pipeline.settings.input_container
-    await pipeline.admin.faults(error_rate=1.0)
+    storage = pipeline.ctx.storage
+    read_head = storage.read_head
 
-    with pytest.raises(Exception, match="HTTP 5"):
+    async def unreachable(*args: object, **kwargs: object) -> bytes:
+        raise ServiceRequestError("storage unreachable")
+
+    monkeypatch.setattr(storage, "read_head", unreachable)
+    with pytest.raises(ServiceRequestError):
         await handle_audio_blob(pipeline.ctx, container, name)
     rows = await pipeline.ctx.ledger.sources_for_path(container, name)
     assert rows[0].state is SourceState.RECEIVED
     assert rows[0].claim_released, "a failed attempt releases its claim"
 
-    await pipeline.admin.faults(error_rate=0.0)
+    monkeypatch.setattr(storage, "read_head", read_head)
     outcome = await handle_audio_blob(pipeline.ctx, container, name)
 
-    assert outcome.status is IntakeStatus.SUBMITTED
+    assert outcome.status is IntakeStatus.QUEUED
     rows = await pipeline.ctx.ledger.sources_for_path(container, name)
-    assert rows[0].state is SourceState.SUBMITTED
+    assert rows[0].state is SourceState.QUEUED
     assert rows[0].attempts == 2
-    assert await pipeline.admin.count("Transcriptions_Submit") >= 1
-    assert len([r for r in rows if r.job_id]) == 1
 
 
 @pytest.mark.parametrize(

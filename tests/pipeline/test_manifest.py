@@ -36,17 +36,15 @@ async def test_manifest_of_three_files_makes_one_job_and_three_transcripts(
         pipeline.ctx, pipeline.settings.requests_container, manifest
     )
 
-    assert outcome.status is IntakeStatus.SUBMITTED, outcome
-    assert len(outcome.job_ids) == 1
-    assert outcome.files_submitted == 3
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
-    job_row = await pipeline.ctx.ledger.get_job(outcome.job_ids[0])
+    assert outcome.status is IntakeStatus.QUEUED, outcome
+    assert outcome.files_queued == 3
+    assert await pipeline.admin.count("Transcriptions_Submit") == 0, "queued, not submitted"
+    assert (await pipeline.submit()).jobs == 1, "one submission path: the submitter"
+    job_id = await pipeline.job_of(f"batch/{fixtures[0]}")
+    job_row = await pipeline.ctx.ledger.get_job(job_id)
     assert job_row is not None
     assert sorted(s.path for s in job_row.sources) == [f"batch/{f}" for f in fixtures]
     assert {s.output_base for s in job_row.sources} == {f"out/monday/batch/{f}" for f in fixtures}
-    job = await pipeline.ctx.speech.batch.get_transcription(outcome.job_ids[0])
-    assert job.custom_properties is not None
-    assert job.custom_properties["manifest"].endswith(manifest)
 
     await pipeline.poll_until_idle()
 
@@ -68,8 +66,8 @@ async def test_manifest_of_three_files_makes_one_job_and_three_transcripts(
     manifest_rows = await pipeline.ctx.ledger.sources_for_path(
         pipeline.settings.requests_container, manifest
     )
-    assert manifest_rows[0].state is SourceState.SUBMITTED
-    assert manifest_rows[0].job_ids == outcome.job_ids
+    assert manifest_rows[0].state is SourceState.SUCCEEDED, "its work: the files are queued"
+    assert manifest_rows[0].file_count == 3
     again = await handle_manifest_blob(pipeline.ctx, pipeline.settings.requests_container, manifest)
     assert again.status is IntakeStatus.DUPLICATE
 
@@ -90,8 +88,8 @@ async def test_bad_files_get_their_own_reports_and_the_rest_goes_on(pipeline: Pi
         pipeline.ctx, pipeline.settings.requests_container, manifest
     )
 
-    assert outcome.status is IntakeStatus.SUBMITTED, outcome
-    assert outcome.files_submitted == 1
+    assert outcome.status is IntakeStatus.QUEUED, outcome
+    assert outcome.files_queued == 1
     assert outcome.files_rejected == 3
     reports = {
         path: (await pipeline.output_json(f"mx/{path}.error.json"))["code"]
@@ -102,7 +100,8 @@ async def test_bad_files_get_their_own_reports_and_the_rest_goes_on(pipeline: Pi
         "mixed/readme.txt": "UnsupportedExtension",
         "elsewhere/missing.wav": "NotFound",
     }
-    job_row = await pipeline.ctx.ledger.get_job(outcome.job_ids[0])
+    assert (await pipeline.submit()).files == 1
+    job_row = await pipeline.ctx.ledger.get_job(await pipeline.job_of("mixed/good.wav"))
     assert job_row is not None
     assert [s.path for s in job_row.sources] == ["mixed/good.wav"]
     rows = await pipeline.ctx.ledger.sources_for_path(
@@ -168,8 +167,10 @@ async def test_language_identification_and_options_reach_the_job(pipeline: Pipel
     outcome = await handle_manifest_blob(
         pipeline.ctx, pipeline.settings.requests_container, manifest
     )
+    assert outcome.status is IntakeStatus.QUEUED
+    assert (await pipeline.submit()).jobs == 1
 
-    job = await pipeline.ctx.speech.batch.get_transcription(outcome.job_ids[0])
+    job = await pipeline.ctx.speech.batch.get_transcription(await pipeline.job_of("lid/a.wav"))
     assert job.locale == "en-US"
     assert job.properties is not None
     identification = job.properties.language_identification
@@ -180,34 +181,24 @@ async def test_language_identification_and_options_reach_the_job(pipeline: Pipel
     assert job.properties.word_level_timestamps_enabled is False
 
 
-async def test_a_chunk_submitted_before_a_crash_is_adopted(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+async def test_a_manifests_files_and_an_upload_with_the_same_options_stay_apart(
+    pipeline: Pipeline,
 ) -> None:
-    await pipeline.upload_fixture("sentence-03.wav", "crash/a.wav")
-    manifest = await put_manifest(pipeline, "crash.json", {"files": ["crash/a.wav"]})
-    container = pipeline.settings.requests_container
-    ledger = pipeline.ctx.ledger
-    record_job = ledger.record_job
+    """The destination prefix is part of the grouping key: one job per destination."""
+    for name in ("apart/a.wav", "apart/b.wav"):
+        await pipeline.upload_fixture("sentence-03.wav", name)
+    manifest = await put_manifest(
+        pipeline, "apart.json", {"files": ["apart/a.wav"], "destinationPrefix": "m/"}
+    )
+    await handle_manifest_blob(pipeline.ctx, pipeline.settings.requests_container, manifest)
+    await handle_manifest_blob(pipeline.ctx, pipeline.settings.requests_container, manifest)
 
-    async def crash(*args: object, **kwargs: object) -> bool:
-        raise ConnectionResetError("worker died after submitting, before recording the job")
+    summary = await pipeline.submit()
 
-    # The first attempt submits chunk 1 of 1, then dies before the ledger knows the job.
-    monkeypatch.setattr(ledger, "record_job", crash)
-    with pytest.raises(ConnectionResetError):
-        await handle_manifest_blob(pipeline.ctx, container, manifest)
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
-    monkeypatch.setattr(ledger, "record_job", record_job)
-    (crashed,) = await pipeline.ctx.speech.batch.list_transcriptions().to_list()
-
-    outcome = await handle_manifest_blob(pipeline.ctx, container, manifest)
-
-    assert outcome.job_ids == [crashed.id]
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
+    assert summary.jobs == 1, "the duplicate manifest event queued nothing more"
+    assert summary.files == 1
     await pipeline.poll_until_idle()
-    assert await pipeline.output("crash/a.wav.json") is not None
-    jobs = await pipeline.ctx.speech.batch.list_transcriptions().to_list()
-    assert crashed.id not in [j.id for j in jobs], "the finished job was deleted"
+    assert await pipeline.output("m/apart/a.wav.json") is not None
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,7 @@ async def test_list_filters_by_prefix_and_state_and_pages(pipeline: Pipeline) ->
             break
     assert seen == ["team a/junk.wav", "team a/one.wav", "team a/two.wav", "team b/three.wav"]
 
+    assert (await pipeline.submit()).jobs == 1
     submitted = await list_transcriptions(pipeline.ctx, state="Submitted", prefix="team b")
     assert [(i.path, i.state) for i in submitted.items] == [
         ("team b/three.wav", SourceState.SUBMITTED)
@@ -68,14 +69,22 @@ async def test_a_path_shows_its_latest_version_and_history(pipeline: Pipeline) -
     await ingest(pipeline, "not-audio.wav", name)
     await pipeline.upload_fixture("sentence-04.wav", name)  # overwritten: a new version
     outcome = await handle_audio_blob(pipeline.ctx, pipeline.settings.input_container, name)
-    assert outcome.status is IntakeStatus.SUBMITTED
+    assert outcome.status is IntakeStatus.QUEUED
 
+    queued = await get_transcription(pipeline.ctx, name)
+
+    assert queued is not None
+    assert queued.latest.state is SourceState.QUEUED
+    assert queued.latest.group, "the queue group it waits in"
+    assert queued.latest.waiting_seconds is not None
+    assert queued.latest.waiting_seconds >= 0
+    assert (await pipeline.submit()).jobs == 1
     history = await get_transcription(pipeline.ctx, name)
-
     assert history is not None
     assert history.latest.etag == outcome.etag
     assert history.latest.state is SourceState.SUBMITTED
-    assert history.latest.job_id == outcome.job_id
+    assert history.latest.job_id == await pipeline.job_of(name)
+    assert history.latest.waiting_seconds is None
     assert [h.state for h in history.history] == [SourceState.SUBMITTED, SourceState.REJECTED]
     assert await get_transcription(pipeline.ctx, "history/never.wav") is None
     assert await get_transcription(pipeline.ctx, "history/take") is None, "exact path only"

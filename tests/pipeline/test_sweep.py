@@ -48,9 +48,9 @@ async def test_an_abandoned_claim_is_recovered(pipeline: Pipeline) -> None:
     assert summary.recovered == 1
     row = await pipeline.ctx.ledger.get_source(ref)
     assert row is not None
-    assert row.state is SourceState.SUBMITTED
+    assert row.state is SourceState.QUEUED
     assert row.attempts == 2
-    assert await pipeline.admin.count("Transcriptions_Submit") == 1
+    assert (await pipeline.submit()).jobs == 1
     # Recovered means done: the next tick has nothing left to recover.
     assert (await sweep_once(pipeline.ctx)).recovered == 0
 
@@ -67,7 +67,7 @@ async def test_an_abandoned_claim_of_an_overwritten_blob_is_superseded(pipeline:
     assert old.state is SourceState.SUPERSEDED
     assert old.error_code == "SourceChanged"
     rows = await pipeline.ctx.ledger.sources_for_path(ref.container, name)
-    assert {row.state for row in rows if row.ref.etag != ref.etag} == {SourceState.SUBMITTED}
+    assert {row.state for row in rows if row.ref.etag != ref.etag} == {SourceState.QUEUED}
 
 
 async def test_a_claim_whose_index_was_never_written_is_found(pipeline: Pipeline) -> None:
@@ -84,7 +84,7 @@ async def test_a_claim_whose_index_was_never_written_is_found(pipeline: Pipeline
     assert first.requeued == 1
     row = await pipeline.ctx.ledger.get_source(ref)
     assert row is not None
-    assert row.state is SourceState.SUBMITTED
+    assert row.state is SourceState.QUEUED
     await pipeline.settle()
     assert (await pipeline.output(name + ".txt") or b"").strip()
 
@@ -143,7 +143,7 @@ async def test_a_poison_message_is_taken_in(pipeline: Pipeline) -> None:
 async def test_a_deleted_blob_takes_its_outputs_with_it(pipeline: Pipeline) -> None:
     name = await pipeline.upload_fixture("sentence-08.wav", "deleted.wav")
     outcome = await handle_audio_blob(pipeline.ctx, pipeline.settings.input_container, name)
-    assert outcome.status is IntakeStatus.SUBMITTED
+    assert outcome.status is IntakeStatus.QUEUED
     await pipeline.settle()
     assert await pipeline.output(name + ".json") is not None
     client = pipeline.ctx.blob_service.get_blob_client(pipeline.settings.input_container, name)

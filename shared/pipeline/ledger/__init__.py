@@ -8,6 +8,9 @@ Layout (one table, ``settings.ledger_table``)::
     active           pending|<hash of the source keys>       a version someone must move on
     active           sweep|<container>                       where the container's sweep stands
     active           budget|<slot>                           Speech requests used in a 10 s window
+    active           batch|<id>                              a job being submitted, its members
+    groups           <group id>                              a queue group: shared job options
+    queue|<group>    <due ticks>|<source digest>             one queued version, in due order
 
 * **Source rows** are permanent: the history the status API reads. ``enc`` percent-encodes
   the characters Table Storage forbids in keys (``/ \\ # ?``, control characters) plus ``%``
@@ -31,17 +34,18 @@ The sync SDK runs in worker threads and is imported lazily (cold start).
 Modules: :mod:`~.keys` (partitions, row keys, encoding), :mod:`~.records` (typed rows and
 their storage form), :mod:`~.table` (conditional table access), and one module per row
 family over it: :mod:`~.sources`, :mod:`~.pending`, :mod:`~.jobs`, :mod:`~.cursors`,
-:mod:`~.budget`.
+:mod:`~.budget`, :mod:`~.queue`.
 No column name is written outside this package.
 """
 
 from shared.pipeline.ledger.budget import BudgetRows
 from shared.pipeline.ledger.cursors import SweepCursors
 from shared.pipeline.ledger.jobs import JobRows
+from shared.pipeline.ledger.queue import QueueRows
 from shared.pipeline.ledger.sources import SourceRows
 
 
-class Ledger(SourceRows, JobRows, SweepCursors, BudgetRows):
+class Ledger(SourceRows, JobRows, QueueRows, SweepCursors, BudgetRows):
     """Every read and conditional write of the ledger table."""
 
 

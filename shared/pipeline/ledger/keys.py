@@ -14,6 +14,10 @@ JOB_PREFIX = "job|"
 PENDING_PREFIX = "pending|"
 CURSOR_PREFIX = "sweep|"
 BUDGET_PREFIX = "budget|"
+BATCH_PREFIX = "batch|"
+#: Queue groups live in one partition; each group's entries in a partition of their own.
+GROUPS_PARTITION = "groups"
+QUEUE_PARTITION_PREFIX = "queue|"
 #: Separator inside source row keys; encoded wherever it occurs in a path or ETag.
 KEY_SEPARATOR = "|"
 #: Table Storage keys are at most 1 KiB of UTF-16 (512 units); the path gets this much.

@@ -26,6 +26,9 @@ class SourceState(StrEnum):
 
     #: Claimed by an intake; no job recorded yet.
     RECEIVED = "Received"
+    #: Accepted and waiting in its group's queue for the submitter (``Group``); ``Batch``
+    #: names the job it is being submitted in, once the submitter has taken it.
+    QUEUED = "Queued"
     #: A Speech job holds it (``JobId``).
     SUBMITTED = "Submitted"
     #: A transient failure (the job vanished, storage was unreachable, the service's
@@ -135,6 +138,12 @@ class SourceRecord:
     retry_at: dt.datetime | None = None
     #: True once the outputs were removed because the blob was deleted.
     outputs_removed: bool = False
+    #: The queue group (same job options) and, once taken, the batch it is submitted in.
+    group: str | None = None
+    batch: str | None = None
+    queued_at: dt.datetime | None = None
+    #: Something a person should know although nothing failed (a model soon deprecated).
+    warning: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -193,6 +202,10 @@ class SourceRecord:
             submissions=int(entity.get("Submissions") or 0),
             retry_at=as_utc(entity.get("RetryAt")),
             outputs_removed=bool(entity.get("OutputsRemoved")),
+            group=text("Group"),
+            batch=text("Batch"),
+            queued_at=as_utc(entity.get("QueuedAt")),
+            warning=text("Warning"),
         )
 
 
@@ -218,6 +231,10 @@ def source_fields(
     submissions: int | None = None,
     retry_at: dt.datetime | None = None,
     outputs_removed: bool | None = None,
+    group: str | None = None,
+    batch: str | None = None,
+    queued_at: dt.datetime | None = None,
+    warning: str | None = None,
 ) -> dict[str, Any]:
     """Properties to merge into a source row; None leaves a property unchanged.
 
@@ -260,6 +277,10 @@ def source_fields(
         "Submissions": submissions,
         "RetryAt": retry_at,
         "OutputsRemoved": outputs_removed,
+        "Group": group,
+        "Batch": batch,
+        "QueuedAt": queued_at,
+        "Warning": clip_message(warning) if warning is not None else None,
     }
     changes.update({key: value for key, value in optional.items() if value is not None})
     return changes
@@ -398,3 +419,38 @@ class PendingIndexRow:
     container: str
     path: str
     due_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """One queued version in its group's partition, in the order it is due."""
+
+    group: str
+    row_key: str
+    source_partition: str
+    source_row: str
+    due_at: dt.datetime
+    enqueued_at: dt.datetime
+
+
+@dataclass
+class GroupRow:
+    """A queue group: versions whose jobs may share one request (same options, destination)."""
+
+    group: str
+    #: The job options and destination every member shares (JSON-ready).
+    key: dict[str, Any]
+    last_enqueued_at: dt.datetime | None
+    row_etag: str = ""
+
+
+@dataclass
+class BatchRecord:
+    """A job being submitted: its members, fixed before anything is sent to Speech."""
+
+    batch_id: str
+    group: str
+    display_name: str
+    sources: list[JobSource]
+    created_at: dt.datetime
+    row_etag: str = ""

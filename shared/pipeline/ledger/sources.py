@@ -54,6 +54,11 @@ def _new_row(ref: SourceRef, kind: SourceKind) -> dict[str, Any]:
 class SourceRows(PendingIndex):
     """Reads and conditional transitions of source rows."""
 
+    async def get_source_at(self, partition: str, row: str) -> SourceRecord | None:
+        """The source row with these keys, if any (a queue entry knows only the keys)."""
+        entity = await self._get(partition, row)
+        return SourceRecord.from_entity(entity) if entity is not None else None
+
     async def get_source(self, ref: SourceRef) -> SourceRecord | None:
         """The source row of ``ref``, if any."""
         entity = await self._get(ref.partition_key, ref.row_key)
@@ -303,7 +308,6 @@ class SourceRows(PendingIndex):
     async def schedule_retry(
         self,
         ref: SourceRef,
-        kind: SourceKind,
         *,
         job_id: str,
         now: dt.datetime,
@@ -314,7 +318,7 @@ class SourceRows(PendingIndex):
         """``Submitted`` -> ``Retrying``: job ``job_id`` failed it transiently.
 
         Idempotent (a row already ``Retrying`` is returned as it is); None when the row is
-        terminal or belongs to another job. The pending index is written first.
+        terminal or belongs to another job. Its queue entry is written first (the caller).
         """
         current = await self.get_source(ref)
         if current is None or not current.pending:
@@ -323,7 +327,6 @@ class SourceRows(PendingIndex):
             return current
         if not self._held_by(current, job_id):
             return None
-        await self.ensure_pending(ref, kind, due_at=retry_at)
         return await self._transition(
             ref,
             lambda row: row.pending and self._held_by(row, job_id),
@@ -335,53 +338,6 @@ class SourceRows(PendingIndex):
                 error_message=message,
             ),
         )
-
-    async def lease_retry(
-        self, record: SourceRecord, *, now: dt.datetime, stale_after: dt.timedelta
-    ) -> tuple[SourceRecord, bool] | None:
-        """Take a due ``Retrying`` row for one resubmission: (row, earlier lease died).
-
-        None when it is not due, or another lease is younger than ``stale_after``.
-        """
-
-        def due(row: SourceRecord) -> bool:
-            if row.state is not SourceState.RETRYING or (row.retry_at and row.retry_at > now):
-                return False
-            leased = row.claimed_at is not None and row.retry_at is not None
-            leased = leased and row.claimed_at >= row.retry_at  # type: ignore[operator]
-            return not leased or row.claimed_at <= now - stale_after  # type: ignore[operator]
-
-        leased_before = bool(
-            record.claimed_at and record.retry_at and record.claimed_at >= record.retry_at
-        )
-        moved = await self._transition(
-            record.ref, due, lambda _row: {"ClaimedAt": now, "UpdatedAt": now}
-        )
-        return (moved, leased_before) if moved is not None else None
-
-    async def resolve_retry(
-        self,
-        record: SourceRecord,
-        *,
-        job_id: str,
-        display_name: str,
-        now: dt.datetime,
-    ) -> bool:
-        """``Retrying`` -> ``Submitted`` in job ``job_id``, if the lease still holds."""
-        fields = source_fields(
-            state=SourceState.SUBMITTED,
-            now=now,
-            job_id=job_id,
-            display_name=display_name,
-            error_code="",
-            submissions=record.submissions + 1,
-        )
-        ref = record.ref
-        etag = await self._merge(ref.partition_key, ref.row_key, fields, record.row_etag)
-        if etag is None:
-            return False
-        await self.drop_pending(record)
-        return True
 
     async def close_source(
         self,
@@ -448,3 +404,45 @@ class SourceRows(PendingIndex):
             continuation=continuation,
         )
         return [SourceRecord.from_entity(e) for e in entities], token
+
+    async def assign(self, ref: SourceRef, *, batch: str, now: dt.datetime) -> SourceRecord | None:
+        """A queued version taken into ``batch`` (the job about to be submitted); None if not.
+
+        Conditional: only a ``Queued`` or ``Retrying`` row that no other batch holds.
+        """
+        return await self._transition(
+            ref,
+            lambda row: (
+                row.state in (SourceState.QUEUED, SourceState.RETRYING)
+                and row.batch in (None, batch)
+            ),
+            lambda _row: source_fields(batch=batch, now=now),
+        )
+
+    async def mark_submitted(
+        self,
+        ref: SourceRef,
+        *,
+        batch: str,
+        job_id: str,
+        display_name: str,
+        now: dt.datetime,
+        warning: str | None = None,
+    ) -> SourceRecord | None:
+        """``Queued``/``Retrying`` -> ``Submitted`` in ``job_id``, if ``batch`` still holds it."""
+        return await self._transition(
+            ref,
+            lambda row: (
+                row.state in (SourceState.QUEUED, SourceState.RETRYING) and row.batch == batch
+            ),
+            lambda row: source_fields(
+                state=SourceState.SUBMITTED,
+                now=now,
+                job_id=job_id,
+                display_name=display_name,
+                error_code="",
+                batch="",
+                submissions=row.submissions + 1,
+                warning=warning,
+            ),
+        )

@@ -95,6 +95,10 @@ class TableAccess:
 
         await asyncio.to_thread(self.table.upsert_entity, entity, mode=UpdateMode.MERGE)
 
+    async def _transact(self, operations: list[Any]) -> None:
+        """One entity-group transaction (same partition, at most 100 operations)."""
+        await asyncio.to_thread(self.table.submit_transaction, operations)
+
     async def _query_page(
         self,
         query: str,

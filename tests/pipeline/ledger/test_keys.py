@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import unquote
 
 import pytest
 
-from shared.pipeline.intake import audio_display_name
+from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.keys import (
     MAX_KEY_PATH_UNITS,
     SourceRef,
@@ -17,9 +16,9 @@ from shared.pipeline.ledger.keys import (
     path_key,
 )
 from shared.pipeline.ledger.records import pack, unpack
-from shared.pipeline.manifest import PlannedFile, chunk_display_name, chunk_files
 from shared.pipeline.manifest_document import parse_manifest
-from shared.pipeline.submission import MAX_DISPLAY_NAME, custom_properties
+from shared.pipeline.submission import MAX_DISPLAY_NAME, custom_properties, display_name_for
+from shared.pipeline.submitter import batch_id_of
 
 FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
@@ -71,15 +70,26 @@ def test_pack_round_trips_and_splits_into_chunks() -> None:
     assert unpack({}, "Sources") is None
 
 
-def test_display_names_are_deterministic_unique_and_bounded() -> None:
-    ref = SourceRef("audio-input", "x" * 500 + "/end.wav", "0x1")
-    name = audio_display_name(ref)
-    assert name == audio_display_name(SourceRef(ref.container, ref.path, "0x1"))
-    assert name != audio_display_name(SourceRef(ref.container, ref.path, "0x2"))
+def test_batch_names_are_deterministic_whatever_the_order_and_bounded() -> None:
+    refs = [SourceRef("audio-input", f"{'x' * 500}/{i}.wav", "0x1") for i in range(3)]
+    batch = batch_id_of(refs)
+    assert batch == batch_id_of(list(reversed(refs))), "the same members, the same batch"
+    assert batch != batch_id_of(refs[:2])
+    assert batch != batch_id_of([SourceRef(r.container, r.path, "0x2") for r in refs])
+    name = display_name_for("batch", batch, f"3 file(s): {refs[0].container}/{refs[0].path}")
     assert len(name) <= MAX_DISPLAY_NAME
     assert name.startswith("stt:")
-    assert name.endswith("/end.wav")
-    assert chunk_display_name(ref, 0, 2) != chunk_display_name(ref, 1, 2)
+
+
+def test_groups_are_stable_and_keep_destinations_apart() -> None:
+    options = {"locale": "en-US", "diarization": False}
+    group, key = group_of(options, output_container="transcripts")
+    assert (
+        group == group_of(dict(reversed(list(options.items()))), output_container="transcripts")[0]
+    )
+    assert key["destinationPrefix"] == ""
+    assert group != group_of(options, output_container="transcripts", destination_prefix="m/")[0]
+    assert group != group_of({**options, "locale": "de-DE"}, output_container="transcripts")[0]
 
 
 def test_custom_properties_respect_the_service_limits() -> None:
@@ -87,23 +97,6 @@ def test_custom_properties_respect_the_service_limits() -> None:
     assert set(props) == {"source", "etag"}
     assert len(props["source"]) == 256
     assert props["source"].endswith("ppp")
-
-
-def test_chunks_hold_at_most_1000_files_in_a_stable_order() -> None:
-    files = [PlannedFile(f"f/{i:05d}.wav", "0x1", 10) for i in range(2500)]
-    chunks = chunk_files(files, lambda chunk: [f.path for f in chunk])
-    assert [len(c) for c in chunks] == [1000, 1000, 500]
-    assert [f for c in chunks for f in c] == files
-    assert chunk_files(files, lambda chunk: [f.path for f in chunk]) == chunks
-
-
-def test_chunks_are_halved_when_their_ledger_rows_would_not_fit() -> None:
-    files = [PlannedFile(f"{i}", "0x1", 10) for i in range(8)]
-    # Each file "weighs" ~200 KB packed (random hex): 8 -> 4 + 4 is too much, 2 + 2 fits.
-    blobs = {f.path: os.urandom(200_000).hex() for f in files}
-    chunks = chunk_files(files, lambda chunk: [blobs[f.path] for f in chunk])
-    assert [len(c) for c in chunks] == [2, 2, 2, 2]
-    assert [f for c in chunks for f in c] == files
 
 
 def test_manifest_paths_and_prefixes_are_normalised() -> None:
