@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -83,16 +82,6 @@ def start(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def wait_until(check: Any, process: subprocess.Popen[bytes], what: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -156,6 +145,9 @@ def measure(requests: int, warmup: int, clip: bytes, speech_url: str, front_url:
 
 
 def main() -> None:
+    # Run as a script (bench/ on sys.path); the module itself is also uvicorn's factory.
+    from emulator_throughput import stop_server as stop
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="timed requests per path")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests per path")

@@ -229,6 +229,23 @@ async def _process(
     rejected_files = [f for f in files if f.code is not None]
     accepted_text = ACCEPTED_AUDIO.format(limit=size_text(settings.max_audio_bytes))
 
+    async def put_file(item: PlannedFile, **fields: Any) -> bool:
+        """Record one of the manifest's files (its row is created if absent)."""
+        return await ctx.ledger.put_file(
+            file_ref(item),
+            kind=SourceKind.MANIFEST_FILE,
+            now=now,
+            fields=source_fields(
+                manifest=origin,
+                destination_prefix=destination,
+                size=item.size,
+                now=now,
+                output_container=settings.output_container,
+                output_base=destination + item.path,
+                **fields,
+            ),
+        )
+
     async def report_rejected(item: PlannedFile) -> None:
         code, message = item.code or "Rejected", item.message or ""
         report = await report_failure(
@@ -242,22 +259,12 @@ async def _process(
             manifest=manifest_label,
             now=now,
         )
-        await ctx.ledger.put_file(
-            file_ref(item),
-            kind=SourceKind.MANIFEST_FILE,
-            now=now,
-            fields=source_fields(
-                manifest=origin,
-                destination_prefix=destination,
-                size=item.size,
-                state=SourceState.REJECTED,
-                now=now,
-                error_code=code,
-                error_message=message,
-                report_path=report,
-                output_container=settings.output_container,
-                output_base=destination + item.path,
-            ),
+        await put_file(
+            item,
+            state=SourceState.REJECTED,
+            error_code=code,
+            error_message=message,
+            report_path=report,
         )
 
     await _bounded(settings.intake_concurrency, rejected_files, report_rejected)
@@ -282,22 +289,8 @@ async def _process(
     async def queue_file(item: PlannedFile) -> bool:
         # The entry first, then the row: a queued row always has its entry.
         await ctx.ledger.enqueue(file_ref(item), group=group, key=key, due_at=now, now=now)
-        return await ctx.ledger.put_file(
-            file_ref(item),
-            kind=SourceKind.MANIFEST_FILE,
-            now=now,
-            fields=source_fields(
-                manifest=origin,
-                destination_prefix=destination,
-                size=item.size,
-                state=SourceState.QUEUED,
-                now=now,
-                group=group,
-                queued_at=now,
-                options=options_record,
-                output_container=settings.output_container,
-                output_base=destination + item.path,
-            ),
+        return await put_file(
+            item, state=SourceState.QUEUED, group=group, queued_at=now, options=options_record
         )
 
     await _bounded(settings.intake_concurrency, accepted_files, queue_file)
