@@ -215,6 +215,7 @@ class JobManager:
         now = self._clock.now()
         job = Job(id=str(uuid.uuid4()), spec=spec, created=now, last_action=now)
         self._jobs[job.id] = job
+        self._stats.count_submission(spec.display_name)
         delay = self._faults.config.job_start_delay_seconds
         if delay > 0:
             asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, job.id)

@@ -1,7 +1,8 @@
 """Admin API (loopback callers only, no auth) and the health check.
 
 ``GET /admin/stats``     counters (see ``stats.Stats.snapshot``), with ``fileFailuresInjected``
-                         (failures ``fail_files`` injected, per blob path)
+                         (failures ``fail_files`` injected, per blob path) and
+                         ``submittedDisplayNames`` (jobs created per displayName)
 ``GET /admin/faults``    fault settings in force
 ``PUT /admin/faults``    change some of them: ``{"quota_enabled": false, "error_rate": 0.2,
                          "latency_ms": 50, "job_start_delay_seconds": 2,

@@ -3,6 +3,8 @@
 Operations are named by the spec's operationIds (``Transcriptions_Submit``, ...), plus
 ``ShortAudio_Recognize``, ``Sts_IssueToken`` and ``Results_Download`` (result files the
 emulator serves itself), so a test can assert exactly which calls a client made.
+``submittedDisplayNames`` counts the jobs created per ``displayName``: a client that names
+its jobs deterministically can prove it never submitted one request twice.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Stats:
         self._faults: collections.Counter[str] = collections.Counter()
         self._audio_seconds = 0.0
         self._files: collections.Counter[str] = collections.Counter()
+        self._submitted: collections.Counter[str] = collections.Counter()
 
     def reset(self) -> None:
         """Back to zero."""
@@ -56,11 +59,20 @@ class Stats:
         with self._lock:
             self._files[outcome] += 1
 
+    def count_submission(self, display_name: str) -> None:
+        """One job created (a ``Transcriptions_Submit`` that succeeded) with this name.
+
+        Kept when jobs are forgotten (``POST /admin/jobs:forget``); cleared by :meth:`reset`.
+        """
+        with self._lock:
+            self._submitted[display_name] += 1
+
     def snapshot(
         self, jobs_by_status: dict[str, int], file_failures: dict[str, int] | None = None
     ) -> dict[str, Any]:
         """Everything counted so far, with the current number of jobs in each status and
-        the failures ``fail_files`` injected per blob path (``fileFailuresInjected``)."""
+        the failures ``fail_files`` injected per blob path (``fileFailuresInjected``) and
+        the jobs created per display name (``submittedDisplayNames``)."""
         with self._lock:
             return {
                 "requests": {
@@ -77,4 +89,5 @@ class Stats:
                 "jobs": jobs_by_status,
                 "files": dict(sorted(self._files.items())),
                 "audioSecondsTranscribed": round(self._audio_seconds, 3),
+                "submittedDisplayNames": dict(sorted(self._submitted.items())),
             }

@@ -156,7 +156,11 @@ class JobFinish:
         record = await self.ctx.ledger.get_source(source.ref)
         if record is None:
             return True, None
-        if not record.pending or record.state is SourceState.RETRYING:
+        if record.state in (SourceState.QUEUED, SourceState.RETRYING):
+            # Assigned to this job's batch, but its mark as Submitted never landed.
+            in_batch = self.job.batch is not None and record.batch == self.job.batch
+            return in_batch, record
+        if not record.pending:
             return False, record
         if record.job_id not in (None, self.job.job_id):
             _log.warning("skipping %s: its row is job %s's", source.ref.display, record.job_id)
@@ -197,6 +201,7 @@ class JobFinish:
         finished = await self.ctx.ledger.finish_source(
             source.ref,
             job_id=self.job.job_id,
+            batch=self.job.batch,
             changes=fields(
                 state=SourceState.SUCCEEDED,
                 now=self.now,
@@ -224,6 +229,7 @@ class JobFinish:
             scheduled = await self.ctx.ledger.schedule_retry(
                 source.ref,
                 job_id=self.job.job_id,
+                batch=self.job.batch,
                 now=self.now,
                 retry_at=retry_at,
                 code=code,
@@ -264,6 +270,7 @@ class JobFinish:
         finished = await self.ctx.ledger.finish_source(
             source.ref,
             job_id=self.job.job_id,
+            batch=self.job.batch,
             changes=fields(
                 state=SourceState.FAILED,
                 now=self.now,

@@ -33,7 +33,6 @@ from pydantic import ValidationError
 
 from shared.pipeline.budget import SpeechBudget
 from shared.pipeline.clock import utcnow
-from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import (
     MAX_PACKED_BYTES,
     BatchRecord,
@@ -99,9 +98,14 @@ async def _bounded(items: list[T], work: Callable[[T], Awaitable[R]]) -> list[R]
     return list(await asyncio.gather(*(one(item) for item in items)))
 
 
-def batch_id_of(members: list[SourceRef]) -> str:
-    """A digest of the members: the same members always make the same batch and name."""
-    keys = sorted(f"{ref.partition_key}|{ref.row_key}" for ref in members)
+def batch_id_of(members: list[SourceRecord]) -> str:
+    """A digest of the members and how often each was submitted before.
+
+    The same members make the same batch (and display name) until they are submitted, so
+    a resumed batch finds its job; a retry of the same versions is another submission and
+    gets a name of its own, never the earlier, finished job's.
+    """
+    keys = sorted(f"{m.ref.partition_key}|{m.ref.row_key}|{m.submissions}" for m in members)
     return hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()[:32]
 
 
@@ -254,9 +258,8 @@ def _fitting(ctx: AppContext, members: list[SourceRecord]) -> list[SourceRecord]
 def _new_batch(
     ctx: AppContext, group: GroupRow, members: list[SourceRecord], now: dt.datetime
 ) -> BatchRecord:
-    refs = [m.ref for m in members]
-    batch_id = batch_id_of(refs)
-    first = members[0].ref
+    batch_id = batch_id_of(members)
+    first = min((m.ref for m in members), key=lambda ref: (ref.container, ref.path, ref.etag))
     label = f"{len(members)} file(s): {first.container}/{first.path}"
     return BatchRecord(
         batch_id=batch_id,
@@ -324,6 +327,7 @@ async def _send(
         sources=sources,
         output_container=members[0].output_container or ctx.settings.output_container,
         manifest=members[0].manifest,
+        batch=batch.batch_id,
     )
     await ctx.ledger.record_job(job)
     marked = await _bounded(

@@ -257,8 +257,7 @@ async def _check_path(
             if row.pending and row.updated_at and row.updated_at <= now - stale:
                 # Its owner may have lost sight of it (a row written before its index or
                 # queue entry came first): put it back where its owner looks.
-                await _back_in_sight(ctx, row, now)
-                summary.requeued += 1
+                summary.requeued += await _back_in_sight(ctx, row, now)
             continue
         reason = Currency.DELETED if blob is None else Currency.CHANGED
         if row.pending:
@@ -288,11 +287,17 @@ async def _check_path(
         )
 
 
-async def _back_in_sight(ctx: AppContext, row: SourceRecord, now: dt.datetime) -> None:
-    """A pending row to its owner again: the pending index, or its group's queue."""
+async def _back_in_sight(ctx: AppContext, row: SourceRecord, now: dt.datetime) -> int:
+    """A pending row to its owner again (the pending index, or its queue); 1 if moved.
+
+    A ``Submitted`` row's owner is its job row, which the poller reads: nothing to do.
+    """
     if row.state is SourceState.RECEIVED:
         await ctx.ledger.ensure_pending(row.ref, row.kind, due_at=now)
-    elif row.state in (SourceState.QUEUED, SourceState.RETRYING) and not row.batch:
+        return 1
+    if row.state in (SourceState.QUEUED, SourceState.RETRYING) and not row.batch:
         # Idempotent: the entry's key is the version and its due time.
         due = row.retry_at if row.state is SourceState.RETRYING else row.queued_at
         await requeue(ctx, row, row.ref, due_at=due or now, now=now)
+        return 1
+    return 0

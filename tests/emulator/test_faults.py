@@ -331,3 +331,18 @@ def test_forget_drops_every_job_as_a_restart_would(
         emulator.submit(minimal_submission(contentUrls=[f"{audio_host}/sentence-08.wav"]))
     )
     assert wait_for_status(emulator, after)["status"] == "Succeeded"
+
+
+def test_stats_count_submitted_jobs_per_display_name(emulator: EmulatorServer) -> None:
+    for name in ("stt:aaaa first", "stt:bbbb second", "stt:aaaa first"):
+        assert emulator.submit(minimal_submission(displayName=name)).status_code == 201
+    # A refused submission created no job: it is not counted.
+    refused = emulator.submit(minimal_submission(displayName="stt:cccc refused", locale="xx"))
+    assert refused.status_code == 400
+    expected = {"stt:aaaa first": 2, "stt:bbbb second": 1}
+    assert emulator.admin("GET", "/admin/stats").json()["submittedDisplayNames"] == expected
+    # Forgetting the jobs (a restart's effect on them) keeps the count; a reset clears it.
+    assert emulator.admin("POST", "/admin/jobs:forget").json() == {"forgotten": 3}
+    assert emulator.admin("GET", "/admin/stats").json()["submittedDisplayNames"] == expected
+    emulator.admin("POST", "/admin/reset")
+    assert emulator.admin("GET", "/admin/stats").json()["submittedDisplayNames"] == {}

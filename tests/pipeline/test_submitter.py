@@ -146,3 +146,53 @@ async def test_a_model_retiring_soon_is_used_with_a_warning_and_fetched_once(
     )
     assert rows[0].warning is not None
     assert "stops transcribing on 2028-01-15" in rows[0].warning
+
+
+async def test_a_member_whose_submitted_mark_was_lost_is_finished_by_its_job(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job row is written, the member's mark is not: the job still owns the member."""
+    await queue(pipeline, "unmarked.wav")
+    ledger = pipeline.ctx.ledger
+    mark_submitted = ledger.mark_submitted
+
+    async def lost(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("storage went away before the mark")
+
+    monkeypatch.setattr(ledger, "mark_submitted", lost)
+    assert (await pipeline.submit()).errors == 1
+    rows = await ledger.sources_for_path(pipeline.settings.input_container, "unmarked.wav")
+    assert rows[0].state is SourceState.QUEUED
+    assert rows[0].batch
+
+    await pipeline.poll_until_idle()
+    monkeypatch.setattr(ledger, "mark_submitted", mark_submitted)
+    resumed = await pipeline.submit()
+
+    rows = await ledger.sources_for_path(pipeline.settings.input_container, "unmarked.wav")
+    assert rows[0].state is SourceState.SUCCEEDED
+    assert await pipeline.output("unmarked.wav.json") is not None
+    assert resumed.jobs == 0, "the resumed batch has no member left to send"
+    assert await pipeline.admin.count("Transcriptions_Submit") == 1
+
+
+async def test_each_retry_of_the_same_files_is_a_job_of_its_own_name(
+    make_pipeline: Callable[..., Awaitable[Pipeline]],
+) -> None:
+    pipeline = await make_pipeline(retry_max_submissions=3)
+    await pipeline.admin.faults(
+        fail_files="*/twice/*", fail_files_kind="Transient", fail_files_times=2
+    )
+    for index in range(2):
+        await queue(pipeline, f"twice/{index}.wav")
+
+    await pipeline.settle()
+
+    names = (await pipeline.admin.stats())["submittedDisplayNames"]
+    assert len(names) == 3, names
+    assert set(names.values()) == {1}, "no display name reused: a resume never adopts an old job"
+    rows = await pipeline.ctx.ledger.sources_for_path(
+        pipeline.settings.input_container, "twice/0.wav"
+    )
+    assert rows[0].state is SourceState.SUCCEEDED
+    assert rows[0].submissions == 3

@@ -335,6 +335,8 @@ class JobRecord:
     finish_failures: int = 0
     last_polled_at: dt.datetime | None = None
     manifest: str | None = None
+    #: The batch its members were assigned to (their rows carry it until marked).
+    batch: str | None = None
     row_etag: str = ""
 
     @property
@@ -362,6 +364,8 @@ class JobRecord:
         }
         if self.manifest:
             entity["Manifest"] = self.manifest
+        if self.batch:
+            entity["Batch"] = self.batch
         entity.update(pack([s.to_json() for s in self.sources], "Sources"))
         return entity
 
@@ -386,6 +390,7 @@ class JobRecord:
             last_error=str(entity["LastError"]) if entity.get("LastError") else None,
             last_polled_at=as_utc(entity.get("LastPolledAt")),
             manifest=str(entity["Manifest"]) if entity.get("Manifest") else None,
+            batch=str(entity["Batch"]) if entity.get("Batch") else None,
             row_etag=str(meta.get("etag") or ""),
         )
 

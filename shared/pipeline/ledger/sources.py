@@ -194,7 +194,12 @@ class SourceRows(PendingIndex):
         return etag is not None
 
     async def finish_source(
-        self, ref: SourceRef, *, job_id: str, changes: Mapping[str, Any]
+        self,
+        ref: SourceRef,
+        *,
+        job_id: str,
+        changes: Mapping[str, Any],
+        batch: str | None = None,
     ) -> SourceRecord | None:
         """Move a job's source to a terminal state; None if it is not this job's to finish.
 
@@ -208,9 +213,9 @@ class SourceRows(PendingIndex):
                 return None
             if current.state in TERMINAL_STATES:
                 return current
-            if not self._held_by(current, job_id):
+            if not self._held_by(current, job_id, batch):
                 return None
-            fields = {"JobId": job_id, **changes}
+            fields = {"JobId": job_id, "Batch": "", **changes}
             etag = await self._merge(ref.partition_key, ref.row_key, fields, current.row_etag)
             if etag is not None:
                 if current.state is SourceState.RECEIVED:
@@ -274,10 +279,14 @@ class SourceRows(PendingIndex):
         return records, token
 
     @staticmethod
-    def _held_by(current: SourceRecord, job_id: str) -> bool:
-        """True if ``job_id`` may finish ``current``: its job, and not waiting for a retry."""
-        if current.state is SourceState.RETRYING:
-            return False
+    def _held_by(current: SourceRecord, job_id: str, batch: str | None = None) -> bool:
+        """True if ``job_id`` may finish ``current``: its job, not waiting in a queue.
+
+        A ``Queued``/``Retrying`` row assigned to the job's ``batch`` is the job's too: it was
+        submitted in it, and only its mark as ``Submitted`` was lost.
+        """
+        if current.state in (SourceState.QUEUED, SourceState.RETRYING):
+            return batch is not None and current.batch == batch
         if current.job_id and current.job_id != job_id:
             _log.warning(
                 "%s belongs to job %s, not %s", current.ref.display, current.job_id, job_id
@@ -310,6 +319,7 @@ class SourceRows(PendingIndex):
         ref: SourceRef,
         *,
         job_id: str,
+        batch: str | None = None,
         now: dt.datetime,
         retry_at: dt.datetime,
         code: str,
@@ -323,19 +333,20 @@ class SourceRows(PendingIndex):
         current = await self.get_source(ref)
         if current is None or not current.pending:
             return None
-        if current.state is SourceState.RETRYING:
-            return current
-        if not self._held_by(current, job_id):
+        if current.state is SourceState.RETRYING and not current.batch:
+            return current  # already waiting for its next submission
+        if not self._held_by(current, job_id, batch):
             return None
         return await self._transition(
             ref,
-            lambda row: row.pending and self._held_by(row, job_id),
+            lambda row: row.pending and self._held_by(row, job_id, batch),
             lambda _row: source_fields(
                 state=SourceState.RETRYING,
                 now=now,
                 retry_at=retry_at,
                 error_code=code,
                 error_message=message,
+                batch="",
             ),
         )
 

@@ -15,7 +15,7 @@ from shared.pipeline.ledger.keys import (
     key_upper_bound,
     path_key,
 )
-from shared.pipeline.ledger.records import pack, unpack
+from shared.pipeline.ledger.records import SourceKind, SourceRecord, SourceState, pack, unpack
 from shared.pipeline.manifest_document import parse_manifest
 from shared.pipeline.submission import MAX_DISPLAY_NAME, custom_properties, display_name_for
 from shared.pipeline.submitter import batch_id_of
@@ -71,12 +71,25 @@ def test_pack_round_trips_and_splits_into_chunks() -> None:
 
 
 def test_batch_names_are_deterministic_whatever_the_order_and_bounded() -> None:
-    refs = [SourceRef("audio-input", f"{'x' * 500}/{i}.wav", "0x1") for i in range(3)]
-    batch = batch_id_of(refs)
-    assert batch == batch_id_of(list(reversed(refs))), "the same members, the same batch"
-    assert batch != batch_id_of(refs[:2])
-    assert batch != batch_id_of([SourceRef(r.container, r.path, "0x2") for r in refs])
-    name = display_name_for("batch", batch, f"3 file(s): {refs[0].container}/{refs[0].path}")
+    def row(path: str, etag: str = "0x1", submissions: int = 0) -> SourceRecord:
+        ref = SourceRef("audio-input", path, etag)
+        return SourceRecord(
+            ref=ref,
+            kind=SourceKind.AUDIO,
+            state=SourceState.QUEUED,
+            row_etag="",
+            submissions=submissions,
+        )
+
+    rows = [row(f"{'x' * 500}/{i}.wav") for i in range(3)]
+    batch = batch_id_of(rows)
+    assert batch == batch_id_of(list(reversed(rows))), "the same members, the same batch"
+    assert batch != batch_id_of(rows[:2])
+    assert batch != batch_id_of([row(r.ref.path, "0x2") for r in rows])
+    retried = [row(r.ref.path, submissions=1) for r in rows]
+    assert batch != batch_id_of(retried), "a retry of the same versions is a new submission"
+    first = rows[0].ref
+    name = display_name_for("batch", batch, f"3 file(s): {first.container}/{first.path}")
     assert len(name) <= MAX_DISPLAY_NAME
     assert name.startswith("stt:")
 
