@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
 import json
 import os
 import random
@@ -49,7 +48,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +69,7 @@ from local.stack import (  # noqa: E402
     Stack,
     StackInfo,
 )
+from local.stack.info import patched_environ  # noqa: E402
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -221,21 +221,6 @@ class SpeechCounts:
             [*self.lifetimes, collections.Counter(names)],
             self.faults + collections.Counter(faults),
         )
-
-
-@contextlib.contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    """``values`` in ``os.environ`` for the duration (``up()`` hands them to services)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def doomed_files(rng: random.Random) -> dict[str, bytes]:
@@ -756,7 +741,7 @@ def main() -> int:
     )
     code = 0
     try:
-        with environment({**APP_SETTINGS, **EMULATOR_SETTINGS}):
+        with patched_environ({**APP_SETTINGS, **EMULATOR_SETTINGS}):
             info = stack.up()
             clock.event("stack up")
             with info.identity_environment():

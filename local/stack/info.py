@@ -20,6 +20,25 @@ if TYPE_CHECKING:
     from azure.identity import ManagedIdentityCredential
 
 
+@contextlib.contextmanager
+def patched_environ(values: Mapping[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set (None: removed) for the duration, then restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
 @dataclass(frozen=True)
 class StackSecrets:
     """Per-stack values generated once and kept in ``stack.json`` (mode 0600)."""
@@ -125,20 +144,14 @@ class StackInfo:
         credentials are used. ``IDENTITY_SERVER_THUMBPRINT`` would turn the request into
         Service Fabric's protocol, so it is removed meanwhile.
         """
-        names = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT")
-        saved = {name: os.environ.get(name) for name in names}
-        for name in names:
-            os.environ.pop(name, None)
-        os.environ["IDENTITY_ENDPOINT"] = self.identity_endpoint
-        os.environ["IDENTITY_HEADER"] = self.identity_header
-        try:
+        with patched_environ(
+            {
+                "IDENTITY_ENDPOINT": self.identity_endpoint,
+                "IDENTITY_HEADER": self.identity_header,
+                "IDENTITY_SERVER_THUMBPRINT": None,
+            }
+        ):
             yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def credential(self) -> ManagedIdentityCredential:
         """azure-identity's ``ManagedIdentityCredential`` (App Service flavour) for this stack.
