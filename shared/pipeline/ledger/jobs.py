@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX, key_upper_bound
+from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX
 from shared.pipeline.ledger.records import JobRecord, clip_message
 from shared.pipeline.ledger.table import TableAccess
 
@@ -33,16 +33,7 @@ class JobRows(TableAccess):
 
     async def due_jobs(self, now: dt.datetime, *, limit: int) -> list[JobRecord]:
         """Active jobs whose next poll is due at ``now``, at most ``limit``."""
-        entities, _ = await self._query_page(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and NextPollAt le @now",
-            {
-                "pk": ACTIVE_PARTITION,
-                "lo": JOB_PREFIX,
-                "hi": key_upper_bound(JOB_PREFIX),
-                "now": now,
-            },
-            limit=limit,
-        )
+        entities = await self._active_until(JOB_PREFIX, "NextPollAt", now, limit=limit)
         return [JobRecord.from_entity(e) for e in entities]
 
     async def _update_job(self, job: JobRecord, changes: Mapping[str, Any]) -> bool:

@@ -17,7 +17,6 @@ from shared.pipeline.ledger.keys import (
     PENDING_PREFIX,
     SourceRef,
     digest,
-    key_upper_bound,
 )
 from shared.pipeline.ledger.records import PendingIndexRow, SourceKind, SourceRecord, as_utc
 from shared.pipeline.ledger.table import TableAccess
@@ -63,16 +62,7 @@ class PendingIndex(TableAccess):
 
     async def due_pending(self, now: dt.datetime, *, limit: int) -> list[PendingIndexRow]:
         """Index rows due at ``now``, oldest first as far as the table orders them."""
-        entities, _ = await self._query_page(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and DueAt le @now",
-            {
-                "pk": ACTIVE_PARTITION,
-                "lo": PENDING_PREFIX,
-                "hi": key_upper_bound(PENDING_PREFIX),
-                "now": now,
-            },
-            limit=limit,
-        )
+        entities = await self._active_until(PENDING_PREFIX, "DueAt", now, limit=limit)
         return [
             PendingIndexRow(
                 row_key=str(e["RowKey"]),

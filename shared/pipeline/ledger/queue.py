@@ -178,16 +178,7 @@ class QueueRows(TableAccess):
 
     async def stale_batches(self, cutoff: dt.datetime, *, limit: int) -> list[BatchRecord]:
         """Batches created at or before ``cutoff`` that no tick finished."""
-        entities, _ = await self._query_page(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and CreatedAt le @cutoff",
-            {
-                "pk": ACTIVE_PARTITION,
-                "lo": BATCH_PREFIX,
-                "hi": key_upper_bound(BATCH_PREFIX),
-                "cutoff": cutoff,
-            },
-            limit=limit,
-        )
+        entities = await self._active_until(BATCH_PREFIX, "CreatedAt", cutoff, limit=limit)
         return [
             BatchRecord(
                 batch_id=str(e["RowKey"])[len(BATCH_PREFIX) :],

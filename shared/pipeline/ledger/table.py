@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from shared.pipeline.ledger.keys import ACTIVE_PARTITION, key_upper_bound
+
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
@@ -98,6 +100,17 @@ class TableAccess:
     async def _transact(self, operations: list[Any]) -> None:
         """One entity-group transaction (same partition, at most 100 operations)."""
         await asyncio.to_thread(self.table.submit_transaction, operations)
+
+    async def _active_until(
+        self, prefix: str, column: str, moment: Any, *, limit: int
+    ) -> list[Any]:
+        """``active`` rows whose key starts with ``prefix`` and ``column`` is at most ``moment``."""
+        entities, _ = await self._query_page(
+            f"PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and {column} le @until",
+            {"pk": ACTIVE_PARTITION, "lo": prefix, "hi": key_upper_bound(prefix), "until": moment},
+            limit=limit,
+        )
+        return entities
 
     async def _query_page(
         self,
