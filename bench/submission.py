@@ -419,12 +419,15 @@ def common_lines(run: Run, result: Result, counts: SpeechCounts, rows: Mapping[s
     result.lines.append(f"  upload -> submitted            {spread(submitted)}")
 
 
-def finish(run: Run, paths: list[str], timeout: float) -> tuple[SpeechCounts, dict[str, Any]]:
+def finish(
+    run: Run, result: Result, paths: list[str], timeout: float
+) -> tuple[SpeechCounts, dict[str, Any]]:
+    """Every transcript, then the jobs deleted; the counters and the ledger rows."""
     run.wait_finished(paths, timeout)
     left = run.wait_jobs_deleted(60)
     counts = run.stats()
     if left:
-        print(f"  note: the emulator still holds jobs {left}", flush=True)
+        result.lines.append(f"  note: after 60 s the emulator still holds jobs {left}")
     return counts, run.rows()
 
 
@@ -438,7 +441,7 @@ def burst(run: Run, args: argparse.Namespace, result: Result) -> None:
     result.lines.append(
         f"  uploaded {files} blobs in {uploaded - started:.1f} s (16 threads, one blob each)"
     )
-    counts, rows = finish(run, paths, args.burst_timeout)
+    counts, rows = finish(run, result, paths, args.burst_timeout)
     last = max(run.transcript_at(p) or 0.0 for p in paths)
     elapsed = last - started
     per_file = counts.total / files
@@ -484,7 +487,7 @@ def trickle(run: Run, args: argparse.Namespace, result: Result) -> None:
         f"  uploaded {files} blobs, one per second ({time.monotonic() - started:.0f} s; "
         f"latest upload {late:.2f} s behind its slot)"
     )
-    counts, rows = finish(run, paths, args.window + 180)
+    counts, rows = finish(run, result, paths, args.window + 180)
     per_file = counts.total / files
     submit_waits = list(waits(run, rows, "SubmittedAt").values())
     if len(submit_waits) != files:
@@ -517,7 +520,7 @@ def trickle(run: Run, args: argparse.Namespace, result: Result) -> None:
 def lone(run: Run, args: argparse.Namespace, result: Result) -> None:
     run.watch(0.25)
     path = run.upload(0)
-    counts, rows = finish(run, [path], args.window + 120)
+    counts, rows = finish(run, result, [path], args.window + 120)
     uploaded = run.uploaded[path]
     row = rows.get(path, {})
     submitted_at = utc_seconds(row.get("SubmittedAt"))
