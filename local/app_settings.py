@@ -42,7 +42,9 @@ OFFLINE_DEFAULTS: Mapping[str, str] = {
     "POLL_MAX_INTERVAL_SECONDS": "10",
     # The local host delivers blobs within a second or two: the sweep may look soon after.
     "SWEEP_SCHEDULE": "*/2 * * * * *",
-    "SWEEP_GRACE_SECONDS": "10",
+    # Longer than a burst's backlog at the local host's pace: the sweep leaves uploads to
+    # their own events instead of taking in the same files beside them.
+    "SWEEP_GRACE_SECONDS": "60",
     "RETRY_BACKOFF_SECONDS": "2",
     # A lone file waits one window: a few seconds keep `make demo` quick.
     "SUBMIT_SCHEDULE": "*/1 * * * * *",

@@ -178,6 +178,8 @@ async def _process(
         output_container=settings.output_container,
         output_base=output_base,
         now=now,
+        # The window counts from the upload (never later than now: clocks disagree).
+        due_at=min(blob.last_modified or now, now),
     )
     if not queued:
         _log.warning("the claim of %s was taken over meanwhile", ref.display)

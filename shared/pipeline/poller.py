@@ -36,8 +36,16 @@ if TYPE_CHECKING:
 
 _log = get_logger(__name__)
 
-#: Requests a finish makes besides the poll: list the result files, delete the job.
-FINISH_REQUESTS = 2
+#: Result files per page of ``Transcriptions_ListFiles`` (the service's default page size).
+FILES_PER_PAGE = 100
+
+
+def finish_requests(job: JobRecord) -> int:
+    """Requests a finish makes besides the poll: the result-file pages, then the delete.
+
+    A job lists one result per input plus its report, a page of 100 at a time.
+    """
+    return -(-(len(job.sources) + 1) // FILES_PER_PAGE) + 1
 
 
 @dataclass
@@ -149,7 +157,8 @@ async def _poll_job(
         if status in (Status.SUCCEEDED, Status.FAILED):
             # Listing the results and deleting the job: two more requests of the budget.
             budget = SpeechBudget(ctx.ledger, per_minute=settings.speech_requests_per_minute)
-            if await budget.take(FINISH_REQUESTS, now=now) < FINISH_REQUESTS:
+            needed = finish_requests(job)
+            if await budget.take(needed, now=now) < needed:
                 summary.budget_limited = True
                 await ctx.ledger.defer_job(job, until=now + dt.timedelta(seconds=WINDOW_SECONDS))
                 return

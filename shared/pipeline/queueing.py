@@ -23,22 +23,26 @@ async def enqueue_claimed(
     output_container: str,
     output_base: str,
     now: dt.datetime,
+    due_at: dt.datetime | None = None,
 ) -> bool:
     """``Received`` -> ``Queued``: the queue entry is written before the claim resolves.
+
+    ``due_at`` (default ``now``) is when the file's wait began: the upload, so the batch
+    window counts from when the user dropped the file, not from when the event came.
 
     In that order a queued row always has an entry; an entry whose claim was lost is
     dropped by the submitter when it meets the row in another state. False when the
     claim was taken over meanwhile (the new holder queues the same entry again).
     """
     ref = claim.record.ref
-    await ctx.ledger.enqueue(ref, group=group, key=key, due_at=now, now=now)
+    await ctx.ledger.enqueue(ref, group=group, key=key, due_at=due_at or now, now=now)
     return await ctx.ledger.resolve_claim(
         claim,
         source_fields(
             state=SourceState.QUEUED,
             now=now,
             group=group,
-            queued_at=now,
+            queued_at=due_at or now,
             options=options,
             error_code="",
             output_container=output_container,

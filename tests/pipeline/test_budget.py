@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from shared.pipeline.budget import WINDOW_SECONDS, SpeechBudget
 from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.intake import handle_audio_blob
-from shared.pipeline.poller import poll_once
+from shared.pipeline.ledger.records import JobRecord, JobSource, SourceKind
+from shared.pipeline.poller import finish_requests, poll_once
 from tests.pipeline.conftest import Pipeline
 
 WINDOW_START = dt.datetime(2026, 12, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -52,3 +53,24 @@ async def test_the_poller_polls_only_what_the_window_allows(
     assert summary.budget_limited
     assert await pipeline.admin.count("Transcriptions_Get") - gets_before == 2
     assert not summary.rate_limited, "planned within the budget, not bounced off the quota"
+
+
+def test_a_finish_reserves_a_request_per_page_of_results_and_the_delete() -> None:
+    def job(files: int) -> JobRecord:
+        sources = [JobSource(f"u{i}", "c", f"p{i}", "e", "", f"p{i}") for i in range(files)]
+        now = dt.datetime.now(dt.UTC)
+        return JobRecord(
+            job_id="j",
+            display_name="d",
+            kind=SourceKind.AUDIO,
+            submitted_at=now,
+            next_poll_at=now,
+            poll_interval_seconds=0,
+            sources=sources,
+            output_container="out",
+        )
+
+    assert finish_requests(job(1)) == 2  # one page (result + report), the delete
+    assert finish_requests(job(99)) == 2
+    assert finish_requests(job(100)) == 3
+    assert finish_requests(job(1000)) == 12  # 1001 files in 11 pages, the delete

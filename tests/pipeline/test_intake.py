@@ -35,7 +35,9 @@ async def test_happy_path_queues_the_version_with_its_metadata_options(
     rows = await pipeline.ctx.ledger.sources_for_path(pipeline.settings.input_container, name)
     assert [r.state for r in rows] == [SourceState.QUEUED]
     assert rows[0].group
-    assert rows[0].queued_at is not None
+    blob = await pipeline.ctx.storage.get_properties(pipeline.settings.input_container, name)
+    assert blob is not None
+    assert rows[0].queued_at == blob.last_modified, "the batch window counts from the upload"
     assert rows[0].options
     assert rows[0].options["maxSpeakers"] == 3
     assert rows[0].options["locale"] == "en-GB"
