@@ -23,9 +23,10 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from shared.pipeline.concurrency import bounded
 from shared.pipeline.ledger.records import (
     JobRecord,
     JobSource,
@@ -114,17 +115,6 @@ class SourceMatcher:
         return None
 
 
-async def bounded(items: list[Any], work: Callable[[Any], Awaitable[None]]) -> None:
-    """``work`` on every item, :data:`FILE_CONCURRENCY` at a time."""
-    semaphore = asyncio.Semaphore(FILE_CONCURRENCY)
-
-    async def one(item: Any) -> None:
-        async with semaphore:
-            await work(item)
-
-    await asyncio.gather(*(one(item) for item in items))
-
-
 def retry_delay(ctx: AppContext, submissions: int) -> dt.timedelta:
     """The wait before submission number ``submissions + 1``: doubling from the setting."""
     base = ctx.settings.retry_backoff_seconds
@@ -156,16 +146,7 @@ class JobFinish:
         record = await self.ctx.ledger.get_source(source.ref)
         if record is None:
             return True, None
-        if record.state in (SourceState.QUEUED, SourceState.RETRYING):
-            # Assigned to this job's batch, but its mark as Submitted never landed.
-            in_batch = self.job.batch is not None and record.batch == self.job.batch
-            return in_batch, record
-        if not record.pending:
-            return False, record
-        if record.job_id not in (None, self.job.job_id):
-            _log.warning("skipping %s: its row is job %s's", source.ref.display, record.job_id)
-            return False, record
-        return True, record
+        return record.held_by(self.job.job_id, self.job.batch), record
 
     async def _superseded(self, source: JobSource) -> bool:
         """True (and the input closed) if its blob changed or vanished."""
@@ -318,7 +299,9 @@ class JobFinish:
             done.add(source)
             await self._guarded(source, self.deliver(source, raw, result))
 
-        await bounded([f for f in files if f.kind == FileKind.TRANSCRIPTION], transcribed)
+        await bounded(
+            FILE_CONCURRENCY, [f for f in files if f.kind == FileKind.TRANSCRIPTION], transcribed
+        )
 
         failures: dict[JobSource, tuple[str, str]] = {}
         for file in files:
@@ -353,7 +336,7 @@ class JobFinish:
         async def one(source: JobSource) -> None:
             await self._guarded(source, self.settle_failure(source, *reason(source)))
 
-        await bounded(sources, one)
+        await bounded(FILE_CONCURRENCY, sources, one)
 
     async def give_up_writing(self) -> None:
         """The last finish attempt failed: report the unwritten inputs Failed."""
@@ -365,4 +348,4 @@ class JobFinish:
             why = f"the outputs could not be written after {attempts} attempts: {unwritten[source]}"
             await self.fail(source, "OutputWriteFailed", why)
 
-        await bounded(list(unwritten), one)
+        await bounded(FILE_CONCURRENCY, list(unwritten), one)

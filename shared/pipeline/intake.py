@@ -76,7 +76,7 @@ class IntakeOutcome:
 async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> IntakeOutcome:
     """Intake of one uploaded audio blob (the blob trigger's whole job).
 
-    Returns normally for every outcome the host must not retry (submitted, duplicate,
+    Returns normally for every outcome the host must not retry (queued, duplicate,
     rejected, missing). Raises on transient failures, after releasing its claim, so the
     host's retry of the event proceeds.
     """
@@ -88,7 +88,7 @@ async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> Intak
 async def intake_blob(
     ctx: AppContext, blob: BlobInfo, *, now: dt.datetime | None = None
 ) -> IntakeOutcome:
-    """Claim, check and submit one blob version whose properties are known."""
+    """Claim, check and queue one blob version whose properties are known."""
     now = now or utcnow()
     settings = ctx.settings
     return await run_claimed(

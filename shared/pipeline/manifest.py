@@ -16,11 +16,9 @@ the jobs the crashed attempt had submitted instead of submitting them again.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
@@ -31,6 +29,7 @@ from shared.pipeline.claims import (
     run_claimed,
 )
 from shared.pipeline.clock import utcnow
+from shared.pipeline.concurrency import bounded
 from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import (
@@ -62,8 +61,6 @@ _log = get_logger(__name__)
 
 #: A job row holds its sources packed; chunks stay well inside one entity.
 _CHUNK_BUDGET = MAX_PACKED_BYTES * 3 // 4
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -102,16 +99,6 @@ class PlannedFile:
         return cls(str(path), str(etag), int(size), code, message)
 
 
-async def _bounded(limit: int, items: Iterable[T], work: Callable[[T], Awaitable[R]]) -> list[R]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> R:
-        async with semaphore:
-            return await work(item)
-
-    return list(await asyncio.gather(*(one(item) for item in items)))
-
-
 def manifest_origin(ref: SourceRef) -> str:
     """How a manifest version is named on its files' rows: ``container/path@etag``."""
     return ref.display
@@ -131,7 +118,7 @@ async def handle_manifest_blob(ctx: AppContext, container: str, name: str) -> Ma
 async def intake_manifest(
     ctx: AppContext, blob: BlobInfo, *, now: dt.datetime | None = None
 ) -> ManifestOutcome:
-    """Claim, validate, expand and submit one manifest version whose properties are known."""
+    """Claim, validate, expand and queue one manifest version whose properties are known."""
     now = now or utcnow()
     settings = ctx.settings
     return await run_claimed(
@@ -267,7 +254,7 @@ async def _process(
             report_path=report,
         )
 
-    await _bounded(settings.intake_concurrency, rejected_files, report_rejected)
+    await bounded(settings.intake_concurrency, rejected_files, report_rejected)
     if not accepted_files:
         return await reject(
             "NoAudioFiles",
@@ -293,7 +280,7 @@ async def _process(
             item, state=SourceState.QUEUED, group=group, queued_at=now, options=options_record
         )
 
-    await _bounded(settings.intake_concurrency, accepted_files, queue_file)
+    await bounded(settings.intake_concurrency, accepted_files, queue_file)
     # The manifest's own work is done: its files go on as their own rows.
     await ctx.ledger.resolve_claim(
         claim,
@@ -358,4 +345,4 @@ async def _expand(
             return PlannedFile(path, blob.etag, blob.size, rejected.code, str(rejected))
         return PlannedFile(path, blob.etag, blob.size)
 
-    return await _bounded(settings.intake_concurrency, paths, check)
+    return await bounded(settings.intake_concurrency, paths, check)

@@ -57,10 +57,10 @@ async def find_or_submit(
 ) -> tuple[str, bool]:
     """The id of the job named ``display_name``: an existing one, else a new submission.
 
-    Returns ``(job id, reused)``. With ``recovering`` (the claim was taken over from an
-    attempt that failed or vanished) the job is looked up first: an attempt that died
-    after submitting and before recording is adopted, never submitted twice. A fresh claim
-    proves no attempt submitted before it, so it skips the lookup and its quota cost.
+    Returns ``(job id, reused)``. With ``recovering`` (a batch an earlier tick left
+    unfinished) the job is looked up first: an attempt that died after submitting and
+    before recording is adopted, never submitted twice. A batch written by this tick proves
+    no attempt submitted before it, so it skips the lookup and its quota cost.
     """
     if recovering:
         async for job in ctx.speech.batch.find_transcriptions(display_name):
@@ -86,7 +86,9 @@ def new_job_record(
     kind: SourceKind,
     sources: list[JobSource],
     now: dt.datetime,
+    output_container: str | None = None,
     manifest: str | None = None,
+    batch: str | None = None,
 ) -> JobRecord:
     """The ledger row of a job just submitted: first poll after the minimum interval."""
     return JobRecord(
@@ -97,6 +99,7 @@ def new_job_record(
         next_poll_at=now + dt.timedelta(seconds=settings.poll_min_interval_seconds),
         poll_interval_seconds=settings.poll_min_interval_seconds,
         sources=sources,
-        output_container=settings.output_container,
+        output_container=output_container or settings.output_container,
         manifest=manifest,
+        batch=batch,
     )

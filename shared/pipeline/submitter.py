@@ -21,23 +21,21 @@ marked ``Submitted``. A model named in the options is looked up once per tick fi
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from shared.pipeline.budget import SpeechBudget
 from shared.pipeline.clock import utcnow
+from shared.pipeline.concurrency import bounded
 from shared.pipeline.ledger.records import (
     MAX_PACKED_BYTES,
     BatchRecord,
     GroupRow,
-    JobRecord,
     JobSource,
     QueueEntry,
     SourceRecord,
@@ -51,6 +49,7 @@ from shared.pipeline.submission import (
     custom_properties,
     display_name_for,
     find_or_submit,
+    new_job_record,
     service_rejection,
 )
 from shared.redact import get_logger
@@ -61,8 +60,6 @@ if TYPE_CHECKING:
     from shared.app_context import AppContext
 
 _log = get_logger(__name__)
-T = TypeVar("T")
-R = TypeVar("R")
 
 #: Storage calls of one batch in flight at once (reads, assignments, SAS, marks).
 CONCURRENCY = 16
@@ -86,16 +83,6 @@ class SubmitSummary:
     recovered: int = 0
     budget_limited: bool = False
     errors: int = 0
-
-
-async def _bounded(items: list[T], work: Callable[[T], Awaitable[R]]) -> list[R]:
-    semaphore = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(item: T) -> R:
-        async with semaphore:
-            return await work(item)
-
-    return list(await asyncio.gather(*(one(item) for item in items)))
 
 
 def batch_id_of(members: list[SourceRecord]) -> str:
@@ -205,8 +192,8 @@ async def _submit_entries(
     models: ModelCheck,
 ) -> bool:
     """Make one batch of the group's due entries; False when nothing could be sent."""
-    rows = await _bounded(
-        entries, lambda e: ctx.ledger.get_source_at(e.source_partition, e.source_row)
+    rows = await bounded(
+        CONCURRENCY, entries, lambda e: ctx.ledger.get_source_at(e.source_partition, e.source_row)
     )
     members: list[SourceRecord] = []
     done: list[QueueEntry] = []
@@ -281,8 +268,10 @@ async def _send(
     warning: str | None = None,
 ) -> None:
     """Assign the batch's members, submit (or find) its job, record it, mark them."""
-    assigned = await _bounded(
-        batch.sources, lambda s: ctx.ledger.assign(s.ref, batch=batch.batch_id, now=now)
+    assigned = await bounded(
+        CONCURRENCY,
+        batch.sources,
+        lambda s: ctx.ledger.assign(s.ref, batch=batch.batch_id, now=now),
     )
     members = [row for row in assigned if row is not None]
     if not members:
@@ -298,7 +287,9 @@ async def _send(
     sources = [job_source(ctx, m) for m in members]
 
     async def make_request() -> TranscriptionRequest:
-        urls = await _bounded(sources, lambda s: ctx.storage.sas_url(s.container, s.path, now=now))
+        urls = await bounded(
+            CONCURRENCY, sources, lambda s: ctx.storage.sas_url(s.container, s.path, now=now)
+        )
         return build_request(
             options,
             display_name=batch.display_name,
@@ -317,20 +308,20 @@ async def _send(
         await _fail_members(ctx, members, now, summary, code, f"the service refused: {message}")
         await ctx.ledger.delete_batch(batch)
         return
-    job = JobRecord(
+    job = new_job_record(
+        ctx.settings,
         job_id=job_id,
         display_name=batch.display_name,
         kind=members[0].kind,
-        submitted_at=now,
-        next_poll_at=now + dt.timedelta(seconds=ctx.settings.poll_min_interval_seconds),
-        poll_interval_seconds=ctx.settings.poll_min_interval_seconds,
         sources=sources,
-        output_container=members[0].output_container or ctx.settings.output_container,
+        now=now,
+        output_container=members[0].output_container,
         manifest=members[0].manifest,
         batch=batch.batch_id,
     )
     await ctx.ledger.record_job(job)
-    marked = await _bounded(
+    marked = await bounded(
+        CONCURRENCY,
         members,
         lambda m: ctx.ledger.mark_submitted(
             m.ref,
@@ -388,5 +379,5 @@ async def _fail_members(
             output_base=base,
         )
 
-    await _bounded(members, one)
+    await bounded(CONCURRENCY, members, one)
     summary.rejected += len(members)

@@ -11,11 +11,10 @@ every version ``Succeeded`` with the right words, or ``Failed`` with a report, o
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +26,7 @@ from local.emulator.asr.wer import word_error_rate
 from local.stack import ALL_SERVICES, Ports, Stack, StackInfo
 from shared.pipeline.ledger.keys import source_partition
 from shared.pipeline.ledger.records import SourceRecord, SourceState
+from tests.host.harness import wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -48,18 +48,6 @@ FAST = {
     "STORAGE_CONNECT_TIMEOUT_SECONDS": "1",
     "SPEECH_MAX_ATTEMPTS": "1",
 }
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.25)
 
 
 class Chaos:

@@ -150,6 +150,17 @@ class SourceRecord:
         """Not in a terminal state: someone still has to move it on."""
         return self.state not in TERMINAL_STATES
 
+    def held_by(self, job_id: str, batch: str | None) -> bool:
+        """True if job ``job_id`` (submitted as ``batch``) may finish this row.
+
+        A ``Queued``/``Retrying`` row is the job's only when assigned to its batch: it was
+        submitted in it, and only its mark as ``Submitted`` was lost. Any other pending row
+        is the job's unless it names another job.
+        """
+        if self.state in (SourceState.QUEUED, SourceState.RETRYING):
+            return batch is not None and self.batch == batch
+        return self.pending and self.job_id in (None, job_id)
+
     @classmethod
     def from_entity(cls, entity: Mapping[str, Any]) -> SourceRecord:
         """Parse a source entity."""

@@ -280,19 +280,13 @@ class SourceRows(PendingIndex):
 
     @staticmethod
     def _held_by(current: SourceRecord, job_id: str, batch: str | None = None) -> bool:
-        """True if ``job_id`` may finish ``current``: its job, not waiting in a queue.
-
-        A ``Queued``/``Retrying`` row assigned to the job's ``batch`` is the job's too: it was
-        submitted in it, and only its mark as ``Submitted`` was lost.
-        """
-        if current.state in (SourceState.QUEUED, SourceState.RETRYING):
-            return batch is not None and current.batch == batch
-        if current.job_id and current.job_id != job_id:
+        """:meth:`SourceRecord.held_by`, saying why not when another job holds the row."""
+        held = current.held_by(job_id, batch)
+        if not held and current.job_id and current.job_id != job_id:
             _log.warning(
                 "%s belongs to job %s, not %s", current.ref.display, current.job_id, job_id
             )
-            return False
-        return True
+        return held
 
     async def _transition(
         self,
