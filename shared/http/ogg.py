@@ -11,13 +11,10 @@ audio and refuses a damaged stream itself.
 
 from __future__ import annotations
 
-import struct
-
+from shared.audio_duration import OGG_BOS, OGG_PAGE_HEADER, parse_ogg_page, parse_opus_head
+from shared.audio_duration import OPUS_GRANULE_RATE as OPUS_GRANULE_RATE
 from shared.http.audio_rules import CHANNELS, SAMPLE_RATE, audio_too_long, invalid_audio
 
-OPUS_GRANULE_RATE = 48_000
-_PAGE_HEADER = 27
-_BOS = 0x02  # header-type flag: first page of a logical stream
 #: Opus encoders write 0 when the input rate was unknown (RFC 7845: "not to be used").
 _UNKNOWN_INPUT_RATE = 0
 
@@ -62,8 +59,8 @@ class OggOpusMeter:
 
     def _read_page_header(self, view: memoryview) -> memoryview:
         """Consume page-header bytes from ``view``; return what is left of it."""
-        needed = _PAGE_HEADER
-        if len(self._header) >= _PAGE_HEADER:
+        needed = OGG_PAGE_HEADER
+        if len(self._header) >= OGG_PAGE_HEADER:
             needed += self._header[26]
         taken = min(needed - len(self._header), len(view))
         self._header += view[:taken]
@@ -72,16 +69,19 @@ class OggOpusMeter:
             if self._pages == 0:
                 raise invalid_audio("The body is not an Ogg stream: it does not start with 'OggS'.")
             raise invalid_audio(f"The Ogg stream is damaged: page {self._pages} has no 'OggS'.")
-        if len(self._header) < _PAGE_HEADER or len(self._header) < _PAGE_HEADER + self._header[26]:
+        if (
+            len(self._header) < OGG_PAGE_HEADER
+            or len(self._header) < OGG_PAGE_HEADER + self._header[26]
+        ):
             return view
         header = bytes(self._header)
         self._header = bytearray()
-        flags = header[5]
-        (granule,) = struct.unpack_from("<q", header, 6)
-        (serial,) = struct.unpack_from("<I", header, 14)
-        self._body_left = sum(header[_PAGE_HEADER:])
+        page = parse_ogg_page(header)
+        assert page is not None  # "OggS" and the whole segment table were checked above
+        flags, granule, serial = page.flags, page.granule, page.serial
+        self._body_left = page.body_size
         if self._pages == 0:
-            if not flags & _BOS:
+            if not flags & OGG_BOS:
                 raise invalid_audio("The Ogg stream does not begin with a first (BOS) page.")
             self._serial = serial
             self._first_body = bytearray()
@@ -96,14 +96,14 @@ class OggOpusMeter:
         return view
 
     def _read_opus_head(self, packet: bytes) -> None:
-        if not packet.startswith(b"OpusHead") or len(packet) < 19:
+        head = parse_opus_head(packet)
+        if head is None:
             codec = "Vorbis" if packet.startswith(b"\x01vorbis") else "not Opus"
             raise invalid_audio(
                 f"The Ogg stream must carry Opus audio; its first packet is {codec}."
             )
-        version, channels = packet[8], packet[9]
-        (self._pre_skip,) = struct.unpack_from("<H", packet, 10)
-        (rate,) = struct.unpack_from("<I", packet, 12)
+        version, channels, rate = head.version, head.channels, head.input_rate
+        self._pre_skip = head.pre_skip
         if version >> 4:
             raise invalid_audio(f"OpusHead version {version} is not supported (major version 0).")
         problems = []

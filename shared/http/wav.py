@@ -3,15 +3,20 @@
 A RIFF/WAVE file is a sequence of chunks (id, little-endian size, body padded to an even
 length). Recorders put ``LIST``, ``JUNK`` or ``bext`` chunks before the samples, so the
 ``fmt `` and ``data`` chunks are found by walking the chunk list, up to
-:data:`MAX_HEADER_BYTES`. A stream written before its length was known carries a data size
+:data:`MAX_HEADER_BYTES` (the walk is :mod:`shared.audio_duration`'s, which also proves the
+length of stored WAV blobs). A stream written before its length was known carries a data size
 of 0 or 0xFFFFFFFF; its duration is then measured by counting bytes as they arrive.
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass
-
+from shared.audio_duration import MAX_HEADER_BYTES as MAX_HEADER_BYTES
+from shared.audio_duration import UNKNOWN_DATA_SIZES as UNKNOWN_DATA_SIZES
+from shared.audio_duration import WAVE_FORMAT_EXTENSIBLE as WAVE_FORMAT_EXTENSIBLE
+from shared.audio_duration import WAVE_FORMAT_PCM as WAVE_FORMAT_PCM
+from shared.audio_duration import WavFormatError as WavFormatError
+from shared.audio_duration import WavHeader as WavHeader
+from shared.audio_duration import parse_wav_header
 from shared.http.audio_rules import (
     BITS_PER_SAMPLE,
     CHANNELS,
@@ -21,10 +26,6 @@ from shared.http.audio_rules import (
     invalid_audio,
 )
 
-WAVE_FORMAT_PCM = 0x0001
-WAVE_FORMAT_EXTENSIBLE = 0xFFFE
-# KSDATAFORMAT_SUBTYPE_PCM, the SubFormat GUID of PCM in a WAVE_FORMAT_EXTENSIBLE header.
-_PCM_SUBFORMAT = bytes.fromhex("0100000000001000800000aa00389b71")
 _FORMAT_NAMES = {
     0x0001: "PCM",
     0x0002: "Microsoft ADPCM",
@@ -35,87 +36,18 @@ _FORMAT_NAMES = {
     0x0055: "MP3",
     WAVE_FORMAT_EXTENSIBLE: "extensible (non-PCM subformat)",
 }
-#: Data sizes that streaming writers use for "not known yet".
-UNKNOWN_DATA_SIZES = frozenset({0, 0xFFFFFFFF})
-#: How far into the file the ``data`` chunk may start (metadata chunks before it included).
-MAX_HEADER_BYTES = 256 * 1024
 #: Metadata chunks may follow the samples of a file whose data size is known; they are not
 #: audio, so this much is allowed past the duration limit.
 TRAILER_ALLOWANCE_BYTES = 64 * 1024
 
 
-class WavFormatError(ValueError):
-    """The bytes are not a WAV file this module can read; the message says why."""
-
-
-@dataclass(frozen=True)
-class WavHeader:
-    """The ``fmt `` chunk and where the samples start."""
-
-    #: ``WAVE_FORMAT_PCM`` also for an extensible header whose subformat is PCM.
-    audio_format: int
-    channels: int
-    sample_rate: int
-    byte_rate: int
-    block_align: int
-    bits_per_sample: int
-    #: Offset of the first sample byte in the file.
-    data_offset: int
-    #: Declared length of the samples; None when the writer did not know it.
-    data_size: int | None
-
-    @property
-    def duration_seconds(self) -> float | None:
-        """Declared duration, when the data size and byte rate are known."""
-        if self.data_size is None or self.byte_rate <= 0:
-            return None
-        return self.data_size / self.byte_rate
-
-
-def _fmt(body: bytes) -> tuple[int, int, int, int, int, int]:
-    if len(body) < 16:
-        raise WavFormatError(f"The WAV 'fmt ' chunk is {len(body)} bytes; it needs at least 16.")
-    tag, channels, rate, byte_rate, block_align, bits = struct.unpack_from("<HHIIHH", body)
-    if tag == WAVE_FORMAT_EXTENSIBLE and len(body) >= 40 and body[24:40] == _PCM_SUBFORMAT:
-        tag = WAVE_FORMAT_PCM
-    return tag, channels, rate, byte_rate, block_align, bits
-
-
 def parse_header(head: bytes) -> WavHeader | None:
-    """The header of a WAV file starting with ``head``; None while more bytes are needed.
+    """The header of a RIFF/WAVE file starting with ``head``; None while more bytes are needed.
 
-    Raises :class:`WavFormatError` when ``head`` cannot be the start of a WAV file.
+    The chunk walk is :func:`shared.audio_duration.parse_wav_header`'s (RF64 not accepted
+    here). Raises :class:`WavFormatError` when ``head`` cannot be the start of a WAV file.
     """
-    if len(head) >= 4 and head[:4] != b"RIFF":
-        raise WavFormatError("The body is not a WAV file: it does not start with 'RIFF'.")
-    if len(head) >= 12 and head[8:12] != b"WAVE":
-        raise WavFormatError("The body is a RIFF file but not WAVE audio.")
-    position = 12
-    fmt: tuple[int, int, int, int, int, int] | None = None
-    while position + 8 <= len(head):
-        chunk_id = head[position : position + 4]
-        (size,) = struct.unpack_from("<I", head, position + 4)
-        body = position + 8
-        if chunk_id == b"data":
-            if fmt is None:
-                raise WavFormatError("The WAV file has its 'data' chunk before its 'fmt ' chunk.")
-            return WavHeader(
-                *fmt, data_offset=body, data_size=None if size in UNKNOWN_DATA_SIZES else size
-            )
-        if chunk_id == b"fmt ":
-            # Only the first 40 bytes matter (the extensible subformat ends there).
-            needed = min(size, 40)
-            if body + needed > len(head):
-                return None
-            fmt = _fmt(head[body : body + needed])
-        position = body + size + (size & 1)
-        if position > MAX_HEADER_BYTES:
-            break
-    if position > MAX_HEADER_BYTES or len(head) > MAX_HEADER_BYTES:
-        raise WavFormatError(
-            f"The WAV file has no 'data' chunk within its first {MAX_HEADER_BYTES} bytes."
-        )
-    return None
+    return parse_wav_header(head)
 
 
 def short_audio_problems(header: WavHeader) -> list[str]:
