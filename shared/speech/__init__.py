@@ -1,9 +1,9 @@
 """Typed, async clients for the Azure AI Speech REST APIs the app uses.
 
 One client per surface — :class:`BatchTranscriptionClient`, :class:`ModelsClient`,
-:class:`FastTranscriptionClient`, :class:`ShortAudioClient` — built from
-:class:`SpeechSettings` by :class:`SpeechClients`, sharing auth, retries and one
-exception tree (:class:`SpeechError`). Names are loaded on first use so that importing
+:class:`WebHooksClient`, :class:`FastTranscriptionClient`, :class:`ShortAudioClient` —
+built from :class:`SpeechSettings` by :class:`SpeechClients`, sharing auth, retries and
+one exception tree (:class:`SpeechError`). Names are loaded on first use so that importing
 the package stays cheap for functions that need only part of it.
 """
 
@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "ModelsClient": "shared.speech.models_client",
     "ModelDeprecationWarning": "shared.speech.models_client",
     "deprecation_notice": "shared.speech.models_client",
+    "WebHooksClient": "shared.speech.webhooks",
     "FastTranscriptionClient": "shared.speech.fast",
     "ShortAudioClient": "shared.speech.short_audio",
     "WAV_PCM_16K": "shared.speech.short_audio",
@@ -81,6 +82,7 @@ __all__ = [
     "SpeechSettings",
     "SpeechTimeoutError",
     "Surface",
+    "WebHooksClient",
     "build_auth",
     "deprecation_notice",
     "odata_quote",
@@ -114,6 +116,7 @@ if TYPE_CHECKING:
     )
     from shared.speech.retry import RetryPolicy
     from shared.speech.short_audio import OGG_OPUS, WAV_PCM_16K, ShortAudioClient
+    from shared.speech.webhooks import WebHooksClient
 
 
 def __getattr__(name: str) -> Any:

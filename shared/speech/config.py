@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -24,6 +25,7 @@ from shared.speech.models_client import ModelsClient
 from shared.speech.pipeline import Pipeline
 from shared.speech.retry import RetryPolicy
 from shared.speech.short_audio import ShortAudioClient
+from shared.speech.webhooks import WebHooksClient
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -181,6 +183,11 @@ class SpeechClients:
         self.batch = BatchTranscriptionClient(self.endpoints, self.auth, **self._common)
         self.models = ModelsClient(self.endpoints, self.auth, **self._common)
         self.fast = FastTranscriptionClient(self.endpoints, self.auth, **self._common)
+
+    @cached_property
+    def webhooks(self) -> WebHooksClient:
+        """The web hooks client, built on first use (most functions never register hooks)."""
+        return WebHooksClient(self.endpoints, self.auth, **self._common)
 
     def short_audio(self) -> ShortAudioClient:
         """The short-audio client; raises ValueError naming the setting it still needs."""

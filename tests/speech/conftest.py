@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import httpx
 import pytest
 
 from tests.support.scripted import Handler, ScriptedApp
 from tests.support.server import serve
+
+#: The ``scripted`` fixture: ``with scripted(handler) as (base_url, app):``.
+Scripted = Callable[[Handler], AbstractContextManager[tuple[str, ScriptedApp]]]
 
 
 class SleepRecorder:
@@ -28,7 +31,7 @@ def sleeps() -> SleepRecorder:
 
 
 @pytest.fixture
-def scripted() -> Iterator[Callable[[Handler], contextmanager[tuple[str, ScriptedApp]]]]:
+def scripted() -> Scripted:
     """``with scripted(handler) as (base_url, app):`` runs a recording server."""
 
     @contextmanager
@@ -37,7 +40,7 @@ def scripted() -> Iterator[Callable[[Handler], contextmanager[tuple[str, Scripte
         with serve(app) as url:
             yield url, app
 
-    return start  # type: ignore[misc]
+    return start
 
 
 @pytest.fixture

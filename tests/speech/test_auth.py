@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
+from azure.core.credentials import AccessToken
 
 from shared.speech.auth import EntraAuth, KeyAuth, Surface
 from shared.speech.endpoints import SpeechEndpoints
@@ -17,6 +20,10 @@ from shared.speech.pipeline import Pipeline
 from shared.speech.short_audio import ShortAudioClient
 from tests.support.scripted import Recorded, Reply
 
+if TYPE_CHECKING:
+    from tests.speech.conftest import Scripted
+
+
 KEY = "fedcba9876543210fedcba9876543210"
 RESOURCE_ID = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg"
@@ -25,28 +32,50 @@ RESOURCE_ID = (
 RECOGNIZED = {"RecognitionStatus": "Success", "DisplayText": "Hi.", "Offset": 0, "Duration": 1}
 
 
-@dataclass
-class FakeToken:
-    token: str
-    expires_on: int
-
-
 class SyncCredential:
-    """Shaped like azure-identity's sync credentials: get_token(*scopes)."""
+    """Shaped like azure-identity's sync credentials (``TokenCredential``)."""
 
     def __init__(self) -> None:
         self.scopes: list[tuple[str, ...]] = []
 
-    def get_token(self, *scopes: str, **_kw: object) -> FakeToken:
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
         self.scopes.append(scopes)
-        return FakeToken("entra-token-abc", int(time.time()) + 3600)
+        return AccessToken("entra-token-abc", int(time.time()) + 3600)
 
 
 class AsyncCredential:
-    """Shaped like azure-identity's aio credentials."""
+    """Shaped like azure-identity's aio credentials (``AsyncTokenCredential``)."""
 
-    async def get_token(self, *scopes: str, **_kw: object) -> FakeToken:
-        return FakeToken("entra-token-async", int(time.time()) + 3600)
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        return AccessToken("entra-token-async", int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncCredential:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.close()
 
 
 async def test_key_auth_sends_the_subscription_key_everywhere() -> None:
@@ -106,7 +135,9 @@ def token_server(counter: list[int], delay: float = 0.05):  # type: ignore[no-un
     return handler, issued
 
 
-async def test_100_concurrent_short_audio_calls_make_one_token_exchange(scripted, http) -> None:
+async def test_100_concurrent_short_audio_calls_make_one_token_exchange(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     exchanges: list[int] = []
     handler, _issued = token_server(exchanges)
     with scripted(handler) as (url, app):
@@ -126,7 +157,9 @@ async def test_100_concurrent_short_audio_calls_make_one_token_exchange(scripted
     assert len({r.headers["authorization"] for r in recognitions}) == 1
 
 
-async def test_token_is_reused_for_nine_minutes_then_exchanged_again(scripted, http) -> None:
+async def test_token_is_reused_for_nine_minutes_then_exchanged_again(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     exchanges: list[int] = []
     handler, _issued = token_server(exchanges, delay=0)
     clock = [1000.0]
@@ -147,7 +180,9 @@ async def test_token_is_reused_for_nine_minutes_then_exchanged_again(scripted, h
     assert len(exchanges) == 2
 
 
-async def test_a_401_drops_the_cached_token_and_retries_once(scripted, http) -> None:
+async def test_a_401_drops_the_cached_token_and_retries_once(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     exchanges: list[int] = []
     handler, issued = token_server(exchanges, delay=0)
     with scripted(handler) as (url, _app):
@@ -163,7 +198,9 @@ async def test_a_401_drops_the_cached_token_and_retries_once(scripted, http) -> 
     assert len(exchanges) == 2
 
 
-async def test_a_wrong_key_fails_the_exchange_with_an_auth_error(scripted, http) -> None:
+async def test_a_wrong_key_fails_the_exchange_with_an_auth_error(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     handler, _issued = token_server([], delay=0)
     with scripted(handler) as (url, _app):
         endpoints = SpeechEndpoints.from_endpoint(url)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import httpx
 import pytest
 
 from shared.speech.auth import KeyAuth
@@ -10,6 +13,10 @@ from shared.speech.endpoints import SpeechEndpoints
 from shared.speech.errors import NotFoundError, SpeechError
 from shared.speech.models import TranscriptionRequest, TranscriptionUpdate
 from tests.support.scripted import Recorded, Reply
+
+if TYPE_CHECKING:
+    from tests.speech.conftest import Scripted
+
 
 KEY = "0123456789abcdef0123456789abcdef"
 JOB = "ba7ea6f5-3065-40b7-b49a-a90f48584683"
@@ -44,7 +51,9 @@ def a_request() -> TranscriptionRequest:
     )
 
 
-async def test_submit_takes_the_id_from_location_when_the_body_lacks_self(scripted, http) -> None:
+async def test_submit_takes_the_id_from_location_when_the_body_lacks_self(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     location = f"http://127.0.0.1/speechtotext/transcriptions/{JOB}?api-version=2024-11-15"
     reply = Reply(201, {"displayName": "job", "status": "NotStarted"}, {"Location": location})
     with scripted(lambda _r: reply) as (url, _app):
@@ -52,7 +61,9 @@ async def test_submit_takes_the_id_from_location_when_the_body_lacks_self(script
     assert job.id == JOB
 
 
-async def test_submit_without_any_id_is_an_error(scripted, http) -> None:
+async def test_submit_without_any_id_is_an_error(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     with (
         scripted(lambda _r: Reply(201, {"displayName": "job"})) as (url, _app),
         pytest.raises(SpeechError, match="no id"),
@@ -60,7 +71,9 @@ async def test_submit_without_any_id_is_an_error(scripted, http) -> None:
         await client(url, http).submit_transcription(a_request())
 
 
-async def test_get_exposes_the_services_retry_after(scripted, http) -> None:
+async def test_get_exposes_the_services_retry_after(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     body = {"self": f"http://x/speechtotext/transcriptions/{JOB}", "status": "Running"}
     with scripted(lambda _r: Reply(200, body, {"Retry-After": "30"})) as (url, _app):
         job = await client(url, http).get_transcription(JOB)
@@ -68,7 +81,9 @@ async def test_get_exposes_the_services_retry_after(scripted, http) -> None:
     assert not job.is_terminal
 
 
-async def test_downloads_never_carry_speech_credentials(scripted, http) -> None:
+async def test_downloads_never_carry_speech_credentials(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     def handler(req: Recorded) -> Reply:
         if "authorization" in req.headers or "ocp-apim-subscription-key" in req.headers:
             return Reply(400, "credentials sent to storage")
@@ -105,18 +120,21 @@ async def test_downloads_never_carry_speech_credentials(scripted, http) -> None:
         result = await batch.download_result(result_file)
         report = await batch.download_report(report_file)
     assert b"Hello." in raw
+    assert result.combined_recognized_phrases is not None
     assert result.combined_recognized_phrases[0].display == "Hello."
     assert report.successful_transcriptions_count == 1
     assert len(app.requests) == 3
 
 
-async def test_downloads_refuse_plain_http_off_loopback(http) -> None:
+async def test_downloads_refuse_plain_http_off_loopback(http: httpx.AsyncClient) -> None:
     batch = client("http://127.0.0.1:9", http)
     with pytest.raises(ValueError, match="https"):
         await batch.download_file("http://acct.blob.core.windows.net/r/a.json?sig=x")
 
 
-async def test_a_next_link_to_another_host_is_not_followed(scripted, http) -> None:
+async def test_a_next_link_to_another_host_is_not_followed(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     page = {"values": [], "@nextLink": "https://evil.example/speechtotext/transcriptions?skip=1"}
     with (
         scripted(lambda _r: Reply(200, page)) as (url, app),
@@ -126,7 +144,9 @@ async def test_a_next_link_to_another_host_is_not_followed(scripted, http) -> No
     assert len(app.requests) == 1
 
 
-async def test_a_next_link_that_repeats_stops_the_pager(scripted, http) -> None:
+async def test_a_next_link_that_repeats_stops_the_pager(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     def handler(req: Recorded) -> Reply:
         base = req.headers["host"]
         return Reply(
@@ -141,7 +161,9 @@ async def test_a_next_link_that_repeats_stops_the_pager(scripted, http) -> None:
     assert len(app.requests) == 2
 
 
-async def test_next_link_without_api_version_gets_one(scripted, http) -> None:
+async def test_next_link_without_api_version_gets_one(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     def handler(req: Recorded) -> Reply:
         if req.query.get("skip") == "1":
             assert req.query["api-version"] == "2024-11-15"
@@ -160,7 +182,7 @@ async def test_next_link_without_api_version_gets_one(scripted, http) -> None:
     assert [j.display_name for j in jobs] == ["first", "second"]
 
 
-async def test_delete_missing_ok(scripted, http) -> None:
+async def test_delete_missing_ok(scripted: Scripted, http: httpx.AsyncClient) -> None:
     with scripted(lambda _r: Reply(404, {"code": "NotFound", "message": "gone"})) as (url, _app):
         batch = client(url, http)
         assert await batch.delete_transcription(JOB, missing_ok=True) is False
@@ -168,7 +190,7 @@ async def test_delete_missing_ok(scripted, http) -> None:
             await batch.delete_transcription(JOB)
 
 
-async def test_arguments_are_checked_before_any_request(http) -> None:
+async def test_arguments_are_checked_before_any_request(http: httpx.AsyncClient) -> None:
     batch = client("http://127.0.0.1:9", http)
     with pytest.raises(ValueError, match="transcription_id must be a UUID"):
         await batch.get_transcription("../models")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from shared.config import SettingsError, load_settings
 from shared.speech.auth import EntraAuth, KeyAuth
@@ -91,9 +92,9 @@ async def test_each_auth_mode_builds_its_auth() -> None:
         SpeechSettings(endpoint="https://contoso.cognitiveservices.azure.com"),
         credential=SyncCredential(),
     )
-    key = SpeechClients(SpeechSettings(region="westus", auth_mode=AuthMode.KEY, key=KEY))
+    key = SpeechClients(SpeechSettings(region="westus", auth_mode=AuthMode.KEY, key=SecretStr(KEY)))
     issued = SpeechClients(
-        SpeechSettings(region="westus", auth_mode=AuthMode.ISSUED_TOKEN, key=KEY)
+        SpeechSettings(region="westus", auth_mode=AuthMode.ISSUED_TOKEN, key=SecretStr(KEY))
     )
     try:
         assert isinstance(entra.auth, EntraAuth)
@@ -150,7 +151,7 @@ def test_entra_refuses_a_regional_endpoint_and_says_what_to_do(
 @pytest.mark.parametrize(("endpoint", "custom"), REGIONAL_ENDPOINTS)
 def test_key_auth_still_takes_a_regional_endpoint(endpoint: str, custom: str) -> None:
     del custom
-    settings = SpeechSettings(endpoint=endpoint, auth_mode=AuthMode.KEY, key=KEY)
+    settings = SpeechSettings(endpoint=endpoint, auth_mode=AuthMode.KEY, key=SecretStr(KEY))
     assert settings.endpoints().batch_base == f"{endpoint.rstrip('/')}/speechtotext"
 
 

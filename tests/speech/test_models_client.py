@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import warnings
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from shared.speech.auth import KeyAuth
@@ -12,6 +14,10 @@ from shared.speech.endpoints import SpeechEndpoints
 from shared.speech.models import BaseSpeechModel
 from shared.speech.models_client import ModelDeprecationWarning, ModelsClient, deprecation_notice
 from tests.support.scripted import Reply
+
+if TYPE_CHECKING:
+    from tests.speech.conftest import Scripted
+
 
 NOW = datetime(2026, 11, 21, tzinfo=UTC)
 MODEL = "827712a5-f942-4997-91c3-7c6cde35600b"
@@ -48,7 +54,9 @@ def test_no_date_no_notice() -> None:
     assert deprecation_notice(model(None), now=NOW) is None
 
 
-async def test_get_warns_and_logs_only_for_models_near_retirement(scripted, http, caplog) -> None:
+async def test_get_warns_and_logs_only_for_models_near_retirement(
+    scripted: Scripted, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     soon = datetime.now(UTC) + timedelta(days=5)
     later = datetime.now(UTC) + timedelta(days=400)
     bodies = iter([model(soon).to_dict(), model(later).to_dict()])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -27,6 +28,10 @@ from shared.speech.retry import RetryPolicy
 from tests.support.scripted import Recorded, Reply
 from tests.support.server import free_port
 
+if TYPE_CHECKING:
+    from tests.speech.conftest import Scripted, SleepRecorder
+
+
 KEY = "0123456789abcdef0123456789abcdef"
 
 
@@ -36,7 +41,9 @@ def sequence(*replies: Reply):  # type: ignore[no-untyped-def]
     return lambda _req: next(it)
 
 
-async def test_transient_statuses_are_retried_with_growing_waits(scripted, http, sleeps) -> None:
+async def test_transient_statuses_are_retried_with_growing_waits(
+    scripted: Scripted, http: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
     handler = sequence(Reply(503), Reply(502), Reply(200, {"ok": True}))
     with scripted(handler) as (url, app):
         pipe = Pipeline(http, sleep=sleeps, retry=RetryPolicy(backoff_base=1.0))
@@ -49,7 +56,9 @@ async def test_transient_statuses_are_retried_with_growing_waits(scripted, http,
     assert all(r.headers["ocp-apim-subscription-key"] == KEY for r in app.requests)
 
 
-async def test_retry_after_replaces_the_computed_wait(scripted, http, sleeps) -> None:
+async def test_retry_after_replaces_the_computed_wait(
+    scripted: Scripted, http: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
     handler = sequence(Reply(429, headers={"Retry-After": "3"}), Reply(200, {}))
     with scripted(handler) as (url, app):
         await Pipeline(http, sleep=sleeps).send("GET", url, auth=None, idempotent=True)
@@ -57,7 +66,9 @@ async def test_retry_after_replaces_the_computed_wait(scripted, http, sleeps) ->
     assert len(app.requests) == 2
 
 
-async def test_a_retry_after_beyond_the_cap_is_raised_not_slept(scripted, http, sleeps) -> None:
+async def test_a_retry_after_beyond_the_cap_is_raised_not_slept(
+    scripted: Scripted, http: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
     body = {"code": "TooManyRequests", "message": "quota"}
     handler = sequence(Reply(429, body, headers={"Retry-After": "120"}))
     with scripted(handler) as (url, app):
@@ -70,7 +81,9 @@ async def test_a_retry_after_beyond_the_cap_is_raised_not_slept(scripted, http, 
     assert len(app.requests) == 1
 
 
-async def test_attempts_are_bounded_and_the_last_error_is_raised(scripted, http, sleeps) -> None:
+async def test_attempts_are_bounded_and_the_last_error_is_raised(
+    scripted: Scripted, http: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
     with scripted(sequence(Reply(500, {"code": "InternalServerError", "message": "boom"}))) as (
         url,
         app,
@@ -91,7 +104,7 @@ async def test_attempts_are_bounded_and_the_last_error_is_raised(scripted, http,
 
 @pytest.mark.parametrize("status", [500, 502, 504, 408])
 async def test_non_idempotent_requests_are_not_resent_after_processing_errors(
-    scripted, http, sleeps, status: int
+    scripted: Scripted, http: httpx.AsyncClient, sleeps: SleepRecorder, status: int
 ) -> None:
     with (
         scripted(sequence(Reply(status), Reply(201, {}))) as (url, app),
@@ -103,7 +116,7 @@ async def test_non_idempotent_requests_are_not_resent_after_processing_errors(
 
 @pytest.mark.parametrize("status", [429, 503])
 async def test_non_idempotent_requests_are_resent_when_the_service_refused_them(
-    scripted, http, sleeps, status: int
+    scripted: Scripted, http: httpx.AsyncClient, sleeps: SleepRecorder, status: int
 ) -> None:
     with scripted(sequence(Reply(status), Reply(201, {"ok": 1}))) as (url, app):
         response = await Pipeline(http, sleep=sleeps).send(
@@ -113,7 +126,9 @@ async def test_non_idempotent_requests_are_resent_when_the_service_refused_them(
     assert [r.json() for r in app.requests] == [{"a": 1}, {"a": 1}]
 
 
-async def test_connection_refused_is_retried_then_raised_as_not_sent(http, sleeps) -> None:
+async def test_connection_refused_is_retried_then_raised_as_not_sent(
+    http: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
     url = f"http://127.0.0.1:{free_port()}/x"
     pipe = Pipeline(http, sleep=sleeps, retry=RetryPolicy(max_attempts=3))
     with pytest.raises(SpeechConnectionError) as info:
@@ -122,7 +137,9 @@ async def test_connection_refused_is_retried_then_raised_as_not_sent(http, sleep
     assert len(sleeps.waits) == 2, "a request that never left may be re-sent, even a submit"
 
 
-async def test_a_read_timeout_after_sending_a_submit_is_not_retried(scripted, http, sleeps) -> None:
+async def test_a_read_timeout_after_sending_a_submit_is_not_retried(
+    scripted: Scripted, http: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
     async def slow(_req: Recorded) -> Reply:
         await asyncio.sleep(1.0)
         return Reply(201, {})
@@ -161,7 +178,9 @@ async def test_a_read_timeout_after_sending_a_submit_is_not_retried(scripted, ht
         (413, SpeechHTTPError),
     ],
 )
-async def test_statuses_map_to_one_exception_tree(scripted, http, status: int, cls: type) -> None:
+async def test_statuses_map_to_one_exception_tree(
+    scripted: Scripted, http: httpx.AsyncClient, status: int, cls: type[SpeechHTTPError]
+) -> None:
     body = {
         "code": "InvalidRequest",
         "message": "The locale is not supported.",
@@ -189,7 +208,9 @@ async def test_statuses_map_to_one_exception_tree(scripted, http, status: int, c
     )
 
 
-async def test_non_json_and_wrapped_error_bodies(scripted, http) -> None:
+async def test_non_json_and_wrapped_error_bodies(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     replies = iter(
         [
             Reply(502, "<html>Bad gateway</html>"),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from shared.speech.auth import EntraAuth, KeyAuth, Surface
-from shared.speech.errors import SpeechError
+from shared.speech.errors import SpeechError, SpeechHTTPError
 from shared.speech.pipeline import Pipeline
 from shared.speech.retry import RetryPolicy
 from tests.speech.test_auth import SyncCredential
@@ -15,8 +17,13 @@ from tests.support.scripted import Recorded, Reply
 from tests.support.server import free_port
 from tests.test_redact import JWT, KEY, SAS_URL, assert_clean
 
+if TYPE_CHECKING:
+    from tests.speech.conftest import Scripted
 
-async def test_service_errors_and_logs_never_carry_secrets(scripted, http, caplog) -> None:
+
+async def test_service_errors_and_logs_never_carry_secrets(
+    scripted: Scripted, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
 
     def handler(req: Recorded) -> Reply:
@@ -31,7 +38,7 @@ async def test_service_errors_and_logs_never_carry_secrets(scripted, http, caplo
     with scripted(handler) as (url, _app):
         pipe = Pipeline(http, retry=RetryPolicy(max_attempts=2, backoff_base=0))
         auth = KeyAuth(KEY)
-        with pytest.raises(SpeechError) as bad:
+        with pytest.raises(SpeechHTTPError) as bad:
             await pipe.send(
                 "POST",
                 url + "/speechtotext/transcriptions:submit",
@@ -63,7 +70,9 @@ async def test_service_errors_and_logs_never_carry_secrets(scripted, http, caplo
     assert_clean("\n".join(r.getMessage() for r in caplog.records))
 
 
-async def test_connection_errors_to_sas_urls_are_clean(http, caplog) -> None:
+async def test_connection_errors_to_sas_urls_are_clean(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     url = f"http://127.0.0.1:{free_port()}/audio/meeting.wav?" + SAS_URL.split("?", 1)[1]
     pipe = Pipeline(http, retry=RetryPolicy(max_attempts=2, backoff_base=0))

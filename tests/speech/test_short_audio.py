@@ -6,7 +6,9 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from shared.speech.auth import KeyAuth
@@ -24,6 +26,10 @@ from shared.speech.models import (
 from shared.speech.retry import RetryPolicy
 from shared.speech.short_audio import OGG_OPUS, WAV_PCM_16K, ShortAudioClient
 from tests.support.scripted import Reply
+
+if TYPE_CHECKING:
+    from tests.speech.conftest import Scripted
+
 
 KEY = "0123456789abcdef0123456789abcdef"
 DETAILED = {
@@ -62,7 +68,9 @@ def client(url: str, http, **kw) -> ShortAudioClient:  # type: ignore[no-untyped
     )
 
 
-async def test_audio_is_streamed_chunked_with_the_documented_headers(scripted, http) -> None:
+async def test_audio_is_streamed_chunked_with_the_documented_headers(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(AUDIO), 10_000):
             yield AUDIO[start : start + 10_000]
@@ -105,12 +113,13 @@ async def test_audio_is_streamed_chunked_with_the_documented_headers(scripted, h
     }
     assert result.recognition_status == RecognitionStatus.SUCCESS
     assert result.text == "Good morning."
+    assert result.n_best is not None
     assert result.n_best[0].confidence == pytest.approx(0.87)
     assert result.offset_ms == 40
 
 
 async def test_a_file_is_streamed_and_retried_from_the_start(
-    scripted, http, tmp_path: Path
+    scripted: Scripted, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     path = tmp_path / "clip.ogg"
     path.write_bytes(AUDIO)
@@ -126,7 +135,9 @@ async def test_a_file_is_streamed_and_retried_from_the_start(
     assert app.requests[0].headers["transfer-encoding"] == "chunked"
 
 
-async def test_a_one_shot_stream_is_not_replayed(scripted, http) -> None:
+async def test_a_one_shot_stream_is_not_replayed(
+    scripted: Scripted, http: httpx.AsyncClient
+) -> None:
     async def once() -> AsyncIterator[bytes]:
         yield AUDIO
 
@@ -150,7 +161,9 @@ async def test_a_one_shot_stream_is_not_replayed(scripted, http) -> None:
         ({"language": "en-US", "cid": " "}, "cid"),
     ],
 )
-async def test_bad_arguments_fail_before_sending(http, kwargs, message: str) -> None:
+async def test_bad_arguments_fail_before_sending(
+    http: httpx.AsyncClient, kwargs: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         await client("http://127.0.0.1:9", http).recognize(b"RIFF", **kwargs)
 
@@ -159,18 +172,20 @@ async def test_bad_arguments_fail_before_sending(http, kwargs, message: str) -> 
     ("audio", "message"),
     [(b"", "empty"), ("/nonexistent/clip.wav", "not found")],
 )
-async def test_bad_audio_fails_before_sending(http, audio, message: str) -> None:
+async def test_bad_audio_fails_before_sending(
+    http: httpx.AsyncClient, audio: bytes | str, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         await client("http://127.0.0.1:9", http).recognize(audio, language="en-US")
 
 
-async def test_audio_of_the_wrong_type_is_a_type_error(http) -> None:
+async def test_audio_of_the_wrong_type_is_a_type_error(http: httpx.AsyncClient) -> None:
     with pytest.raises(TypeError, match="async iterable"):
         await client("http://127.0.0.1:9", http).recognize(12, language="en-US")  # type: ignore[arg-type]
 
 
 async def test_upstream_recognition_error_statuses_are_results_not_exceptions(
-    scripted, http
+    scripted: Scripted, http: httpx.AsyncClient
 ) -> None:
     body = {"RecognitionStatus": "InitialSilenceTimeout", "Offset": 0, "Duration": 50000000}
     with scripted(lambda _r: Reply(200, body)) as (url, _app):

@@ -1,4 +1,4 @@
-"""Typed wire models of the Azure Speech to text APIs: batch, models, short audio, fast.
+"""Typed wire models of the Azure Speech to text APIs: batch, models, web hooks, short audio, fast.
 
 Responses (:class:`ResponseModel`) parse leniently and round-trip through ``to_dict()``;
 requests (:class:`RequestModel`) are strict and check documented limits before any I/O.
@@ -114,6 +114,17 @@ from shared.speech.models.transcriptions import (
     TranscriptionRequestProperties,
     TranscriptionUpdate,
 )
+from shared.speech.models.webhooks import (
+    PaginatedWebHooks,
+    WebHook,
+    WebHookEvents,
+    WebHookEventSettings,
+    WebHookLinks,
+    WebHookProperties,
+    WebHookRequest,
+    WebHookRequestProperties,
+    WebHookUpdate,
+)
 
 __all__ = [
     "DEFAULT_TIME_TO_LIVE_HOURS",
@@ -176,6 +187,7 @@ __all__ = [
     "PaginatedCustomSpeechModels",
     "PaginatedFiles",
     "PaginatedTranscriptions",
+    "PaginatedWebHooks",
     "PhonemeResult",
     "PhraseListProperties",
     "ProfanityFilterMode",
@@ -209,6 +221,14 @@ __all__ = [
     "TranscriptionRequestProperties",
     "TranscriptionResult",
     "TranscriptionUpdate",
+    "WebHook",
+    "WebHookEventSettings",
+    "WebHookEvents",
+    "WebHookLinks",
+    "WebHookProperties",
+    "WebHookRequest",
+    "WebHookRequestProperties",
+    "WebHookUpdate",
     "WordResult",
     "iso_duration_ms",
     "parse_iso_duration",
