@@ -3,7 +3,8 @@
 Routes (see the ``routes_*`` modules):
 
 * REST API ``/speechtotext/...`` (api-version 2024-11-15 or 2025-10-15): transcriptions
-  (submit, list, get, update, delete, files, locales), models (base, custom) and fast
+  (submit, list, get, update, delete, files, locales), models (base, custom), web hooks
+  (create, list, get, update, delete, ping, test; callbacks to the registered URLs) and fast
   transcription (``transcriptions:transcribe``);
 * short audio ``/speech/recognition/<mode>/cognitiveservices/v1`` (also under ``/stt``) and
   ``/sts/v1.0/issueToken``;
@@ -25,7 +26,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from local.emulator import routes_admin, routes_batch, routes_fast, routes_models, routes_short
+from local.emulator import (
+    routes_admin,
+    routes_batch,
+    routes_fast,
+    routes_models,
+    routes_short,
+    routes_webhooks,
+)
 from local.emulator.auth import Authenticator
 from local.emulator.catalog import Catalog, load_custom_models
 from local.emulator.clock import Clock, SystemClock
@@ -38,6 +46,7 @@ from local.emulator.settings import EmulatorSettings, load_settings
 from local.emulator.stats import Stats
 from local.emulator.storage import BlobTransfer, ResultStore, UrlSigner
 from local.emulator.validation import SubmissionValidator
+from local.emulator.webhooks import WebHooks
 
 _log = logging.getLogger("local.emulator")
 
@@ -50,6 +59,7 @@ def build_emulator(settings: EmulatorSettings, clock: Clock) -> Emulator:
     recognizer = Recognizer(settings.engine)
     catalog = Catalog(load_custom_models(settings.custom_models))
     faults = FaultState(FaultConfig.from_settings(settings))
+    webhooks = WebHooks.from_settings(settings, clock=clock, stats=stats)
     jobs = JobManager(
         clock=clock,
         results=results,
@@ -60,6 +70,7 @@ def build_emulator(settings: EmulatorSettings, clock: Clock) -> Emulator:
         workers=settings.workers,
         max_audio_seconds=settings.max_audio_seconds,
         sweep_interval_seconds=settings.sweep_interval_seconds,
+        listener=webhooks,
     )
     return Emulator(
         settings=settings,
@@ -83,6 +94,7 @@ def build_emulator(settings: EmulatorSettings, clock: Clock) -> Emulator:
         quota=QuotaLimiter(clock),
         injector=ErrorInjector(),
         faults=faults,
+        webhooks=webhooks,
     )
 
 
@@ -118,6 +130,7 @@ def create_app(
             yield
         finally:
             await emulator.jobs.aclose()
+            await emulator.webhooks.aclose()
             await emulator.transfer.aclose()
 
     app = Starlette(
@@ -125,6 +138,7 @@ def create_app(
             *routes_batch.routes(),
             *routes_fast.routes(),
             *routes_models.routes(),
+            *routes_webhooks.routes(),
             *routes_short.routes(),
             *routes_admin.routes(),
         ],

@@ -1,18 +1,27 @@
-"""Fault injection: the real quota, random 5xx answers, added latency, slow or failing jobs,
-failing files.
+"""Fault injection: the real quotas, random and forced 5xx answers, added latency, slow or
+failing jobs, failing files.
 
 The defaults come from the ``EMULATOR_*`` settings; ``PUT /admin/faults`` changes them at
-run time and ``POST /admin/reset`` puts them back. All of it applies to the Speech-to-Text
-REST API ("batch surface": ``/speechtotext/...`` except fast transcription), because that is
-where Microsoft documents the quota: 100 requests per 10 seconds per resource ("Speech
-service quotas and limits"). Latency is added to every API request (not /admin, /health or
-result downloads).
+run time and ``POST /admin/reset`` puts them back.
+
+* Batch surface (``/speechtotext/...`` except fast transcription, web hooks included): the
+  quota Microsoft documents, 100 requests per 10 seconds per resource ("Speech service
+  quotas and limits"), and random 500/503 answers at ``error_rate``.
+* Fast transcription (``transcriptions:transcribe``): its own quota, 600 requests per minute
+  (same page, fast transcription table; ``fast_quota_*``, off by default), counted in a
+  separate window, and forced failures: ``fast_fail_status`` (429, 500, 502 or 503) answers
+  the next ``fast_fail_times`` fast requests (0 = all of them while it is set). Setting
+  either of the two again through ``PUT /admin/faults`` starts the count afresh.
+* Latency is added to every API request (not /admin, /health or result downloads).
 
 Per-file failures (``fail_files``) look like the service's own: the job runs, and each input
 whose blob path matches gets a ``Failed`` entry in ``report.json`` with ``errorKind`` =
 ``fail_files_kind``, through the same path as a file the emulator cannot fetch. Each path
 fails ``fail_files_times`` times (0 = always), counted across jobs, so a resubmission of the
 same file succeeds after that many failures; ``POST /admin/reset`` clears the counts.
+
+Faults are counted in ``GET /admin/stats`` ``faultsInjected`` as ``quota``, ``error``,
+``job``, ``file``, ``fast_quota`` and ``fast_forced``.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 from local.emulator.clock import Clock
 from local.emulator.errors import ApiError, spec_error
-from local.emulator.settings import FILE_FAILURE_KINDS, EmulatorSettings
+from local.emulator.settings import FAST_FAIL_STATUSES, FILE_FAILURE_KINDS, EmulatorSettings
 from local.emulator.storage import strip_query
 
 #: What an injected per-file failure says, by ``errorKind``; ``{url}`` is the URL without SAS.
@@ -60,6 +69,11 @@ class FaultConfig:
     fail_files: str | None
     fail_files_kind: str
     fail_files_times: int
+    fast_quota_enabled: bool
+    fast_quota_requests: int
+    fast_quota_window_seconds: float
+    fast_fail_status: int | None
+    fast_fail_times: int
 
     @classmethod
     def from_settings(cls, settings: EmulatorSettings) -> FaultConfig:
@@ -75,6 +89,11 @@ class FaultConfig:
             fail_files=settings.fail_files,
             fail_files_kind=settings.fail_files_kind,
             fail_files_times=settings.fail_files_times,
+            fast_quota_enabled=settings.fast_quota_enabled,
+            fast_quota_requests=settings.fast_quota_requests,
+            fast_quota_window_seconds=settings.fast_quota_window_seconds,
+            fast_fail_status=settings.fast_fail_status,
+            fast_fail_times=settings.fast_fail_times,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,7 +113,12 @@ class FaultConfig:
             if name in changes:
                 pattern = changes[name]
                 changes[name] = pattern if pattern and pattern.strip() else None
-        for name in ("quota_window_seconds", "error_rate", "job_start_delay_seconds"):
+        for name in (
+            "quota_window_seconds",
+            "error_rate",
+            "job_start_delay_seconds",
+            "fast_quota_window_seconds",
+        ):
             if name in changes:
                 changes[name] = float(changes[name])
         return replace(self, **changes)
@@ -117,18 +141,45 @@ class FaultState:
         self.defaults = defaults
         self.config = defaults
         self._file_failures: collections.Counter[str] = collections.Counter()
+        self._fast_failures = 0
         self._lock = threading.Lock()
 
     def update(self, changes: dict[str, Any]) -> FaultConfig:
-        """Apply ``changes`` (see :meth:`FaultConfig.updated`) and return the new config."""
-        self.config = self.config.updated(changes)
-        return self.config
+        """Apply ``changes`` (see :meth:`FaultConfig.updated`) and return the new config.
+
+        Naming ``fast_fail_status`` or ``fast_fail_times`` re-arms the forced fast failures:
+        the next ``fast_fail_times`` fast requests fail, however many failed before.
+        """
+        config = self.config.updated(changes)
+        with self._lock:
+            self.config = config
+            if {"fast_fail_status", "fast_fail_times"} & changes.keys():
+                self._fast_failures = 0
+        return config
 
     def reset(self) -> None:
-        """Back to the start-up defaults; forget how often each file failed."""
-        self.config = self.defaults
+        """Back to the start-up defaults; forget how often each file and fast request failed."""
         with self._lock:
+            self.config = self.defaults
             self._file_failures.clear()
+            self._fast_failures = 0
+
+    def fast_failure(self) -> ApiError | None:
+        """The forced failure for this fast transcription request, or None to let it through.
+
+        Counts one failure when it fails; once ``fast_fail_times`` (unless 0) requests failed,
+        the rest pass until the setting is changed again.
+        """
+        with self._lock:
+            config = self.config
+            status = config.fast_fail_status
+            if status is None:
+                return None
+            times = config.fast_fail_times
+            if times and self._fast_failures >= times:
+                return None
+            self._fast_failures += 1
+        return forced_failure(status)
 
     def file_failure(self, url: str) -> FileFailure | None:
         """The injected failure for the input at ``url`` (blob path matched), or None.
@@ -183,10 +234,56 @@ def _check_fault_value(name: str, value: Any) -> None:
         "fail_files": value is None or isinstance(value, str),
         "fail_files_kind": isinstance(value, str) and value in FILE_FAILURE_KINDS,
         "fail_files_times": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+        "fast_quota_enabled": isinstance(value, bool),
+        "fast_quota_requests": isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= 1,
+        "fast_quota_window_seconds": number(value) and value > 0,
+        "fast_fail_status": value is None
+        or (isinstance(value, int) and not isinstance(value, bool) and value in FAST_FAIL_STATUSES),
+        "fast_fail_times": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
     }[name]
     if not ok:
-        hint = f" (one of {', '.join(FILE_FAILURE_KINDS)})" if name == "fail_files_kind" else ""
+        hint = ""
+        if name == "fail_files_kind":
+            hint = f" (one of {', '.join(FILE_FAILURE_KINDS)})"
+        elif name == "fast_fail_status":
+            hint = f" (null or one of {', '.join(map(str, FAST_FAIL_STATUSES))})"
         raise ValueError(f"invalid value for {name}: {value!r}{hint}")
+
+
+def forced_failure(status: int) -> ApiError:
+    """The answer of a forced fast transcription failure with HTTP ``status``.
+
+    Bodies are the spec's ``Error`` with the ``ErrorCode`` each status stands for; 429 and 503
+    say when to come back (``Retry-After: 1``), as the service's throttling and outages do.
+    """
+    if status == 429:
+        return spec_error(
+            429,
+            "TooManyRequests",
+            "The request was throttled (forced by the emulator's fault settings). Retry after "
+            "1 second.",
+            headers={"Retry-After": "1"},
+        )
+    if status == 502:
+        return spec_error(
+            502,
+            "InternalCommunicationFailed",
+            "The service could not reach a backend (forced by the emulator's fault settings).",
+        )
+    if status == 503:
+        return spec_error(
+            503,
+            "ServiceUnavailable",
+            "The service is temporarily unavailable (forced by the emulator's fault settings).",
+            headers={"Retry-After": "1"},
+        )
+    return spec_error(
+        500,
+        "InternalServerError",
+        "An internal error occurred (forced by the emulator's fault settings). Retry the request.",
+    )
 
 
 class QuotaLimiter:

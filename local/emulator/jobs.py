@@ -19,6 +19,13 @@ be fetched (the Ingestion Client retries that kind), ``InvalidAudioFormat`` /
 Failures injected by ``fail_files`` (see ``faults.py``) take the same path, before the
 download, and so count towards that rule like real ones.
 
+Each step is reported to the :class:`JobListener` (the web hooks, ``webhooks.py``) under the
+name of the spec's ``WebHookEvents`` property: ``transcriptionCreation`` on submit,
+``transcriptionProcessing`` when a job starts running, ``transcriptionCompletion`` when it
+Succeeded or Failed, ``transcriptionDeletion`` when it is deleted (by the API or the TTL
+sweep; forgetting every job, as a restart does, reports nothing). The listener only queues
+work, so a slow receiver never holds up a worker.
+
 Jobs live in memory only: a restart loses them (in-flight ones included) and their files;
 ``POST /admin/jobs:forget`` (:meth:`JobManager.clear`) does the same without a restart.
 Terminal jobs are deleted ``timeToLiveHours`` after they finished by a background sweep;
@@ -36,7 +43,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from local.emulator.asr import AudioDecodeError
 from local.emulator.asr.results import batch_result
@@ -62,6 +69,11 @@ MAX_BATCH_FILE_BYTES = 1024**3
 #: "Max audio length for transcriptions with diarization enabled: 240 minutes per file".
 MAX_DIARIZATION_SECONDS = 240 * 60.0
 ALL_FAILED_MESSAGE = "The recordings URI contains invalid data."
+#: Event names as the spec's ``WebHookEvents`` spells them.
+CREATED = "transcriptionCreation"
+PROCESSING = "transcriptionProcessing"
+COMPLETED = "transcriptionCompletion"
+DELETED = "transcriptionDeletion"
 
 
 @dataclass
@@ -142,6 +154,14 @@ class Job:
         return body
 
 
+class JobListener(Protocol):
+    """Told about each step of a job's life (see the module docstring); must not block."""
+
+    def job_event(self, event: str, job: Job) -> None:
+        """``job`` just went through ``event`` (a ``WebHookEvents`` name)."""
+        ...
+
+
 @dataclass(frozen=True)
 class _FileFailure:
     kind: str
@@ -169,6 +189,7 @@ class JobManager:
         workers: int,
         max_audio_seconds: float,
         sweep_interval_seconds: float,
+        listener: JobListener | None = None,
     ) -> None:
         self._clock = clock
         self._results = results
@@ -179,6 +200,7 @@ class JobManager:
         self._workers = workers
         self._max_audio_seconds = max_audio_seconds
         self._sweep_interval = sweep_interval_seconds
+        self._listener = listener
         self._jobs: dict[str, Job] = {}
         self._queue: asyncio.Queue[str] | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -221,6 +243,7 @@ class JobManager:
             asyncio.get_running_loop().call_later(delay, self._queue.put_nowait, job.id)
         else:
             self._queue.put_nowait(job.id)
+        self._notify(CREATED, job)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -231,10 +254,15 @@ class JobManager:
         """Every job, oldest first."""
         return sorted(self._jobs.values(), key=lambda j: (j.created, j.sequence))
 
-    def delete(self, job: Job) -> None:
-        """Forget a job and delete the files the emulator kept for it."""
+    def delete(self, job: Job, *, notify: bool = True) -> None:
+        """Forget a job and delete the files the emulator kept for it.
+
+        ``notify=False`` skips ``transcriptionDeletion`` (a restart tells nobody).
+        """
         if self._jobs.get(job.id) is job:
             del self._jobs[job.id]
+            if notify:
+                self._notify(DELETED, job)
         self._results.delete_job(job.id)
 
     def clear(self) -> int:
@@ -246,7 +274,7 @@ class JobManager:
         """
         jobs = list(self._jobs.values())
         for job in jobs:
-            self.delete(job)
+            self.delete(job, notify=False)
         return len(jobs)
 
     def counts(self) -> dict[str, int]:
@@ -316,12 +344,23 @@ class JobManager:
         """False once the job was deleted (reset) while it ran."""
         return self._jobs.get(job.id) is job
 
+    def _notify(self, event: str, job: Job) -> None:
+        if self._listener is None:
+            return
+        try:
+            self._listener.job_event(event, job)
+        except Exception:
+            # Notifications are a side channel: a bug there must not fail the job.
+            _log.exception("reporting %s of transcription %s failed", event, job.id)
+
     def _finish(self, job: Job, *, error: dict[str, str] | None) -> None:
         now = self._clock.now()
         job.status = "Failed" if error else "Succeeded"
         job.error = error
         job.last_action = now
         job.finished = now
+        if self._current(job):
+            self._notify(COMPLETED, job)
 
     async def _sources(self, job: Job) -> list[tuple[str, str]]:
         """(source as reported, URL to fetch) for every input of the job."""
@@ -337,6 +376,7 @@ class JobManager:
     async def _run(self, job: Job) -> None:
         job.status = "Running"
         job.last_action = self._clock.now()
+        self._notify(PROCESSING, job)
         if self._faults.config.job_must_fail(job.spec.display_name):
             self._stats.count_fault("job")
             self._finish(

@@ -1,7 +1,9 @@
 """What every request goes through, in the order a real front end applies it.
 
 1. authentication (401/403, ``errors.front_end_error`` bodies);
-2. on the batch surface: the quota (429 with ``Retry-After``), then injected 5xx faults;
+2. on the batch surface (web hooks included): the quota (429 with ``Retry-After``), then
+   random 5xx faults; on fast transcription: its own quota (``fast_quota_*``, a separate
+   window per caller), then forced failures (``fast_fail_status``, see ``faults.py``);
 3. added latency (any API request);
 4. ``api-version`` (REST API only): 2024-11-15 and 2025-10-15, else 400;
 5. the handler, whose :class:`~local.emulator.errors.ApiError` becomes the response;
@@ -37,6 +39,7 @@ from local.emulator.settings import EmulatorSettings
 from local.emulator.stats import Stats
 from local.emulator.storage import BlobTransfer, ResultStore, UrlSigner
 from local.emulator.validation import SubmissionValidator
+from local.emulator.webhooks import WebHooks
 
 _log = logging.getLogger("local.emulator")
 
@@ -52,7 +55,7 @@ class Kind(Enum):
     """Which surface an operation belongs to: decides auth, quota, faults and versioning."""
 
     BATCH = "batch"  # /speechtotext/... except fast transcription: quota + 5xx faults
-    FAST = "fast"  # /speechtotext/transcriptions:transcribe
+    FAST = "fast"  # /speechtotext/transcriptions:transcribe: fast quota + forced failures
     SHORT_AUDIO = "short-audio"
     STS = "sts"  # issueToken: checks the key itself
     RESULTS = "results"  # result downloads: the signature is the credential
@@ -76,6 +79,7 @@ class Emulator:
     quota: QuotaLimiter
     injector: ErrorInjector
     faults: FaultState
+    webhooks: WebHooks
 
 
 @dataclass
@@ -168,6 +172,24 @@ async def _guarded(
         except ApiError:
             emulator.stats.count_fault("error")
             raise
+    elif kind is Kind.FAST:
+        assert ctx.principal is not None  # authenticated above
+        if faults.fast_quota_enabled:
+            try:
+                # A bucket of its own: Microsoft counts fast transcription separately from
+                # the batch REST quota ("Speech service quotas and limits").
+                emulator.quota.check(
+                    f"fast:{ctx.principal.bucket}",
+                    faults.fast_quota_requests,
+                    faults.fast_quota_window_seconds,
+                )
+            except ApiError:
+                emulator.stats.count_fault("fast_quota")
+                raise
+        forced = emulator.faults.fast_failure()
+        if forced is not None:
+            emulator.stats.count_fault("fast_forced")
+            raise forced
     if faults.latency_ms and kind is not Kind.RESULTS:
         await asyncio.sleep(faults.latency_ms / 1000)
     if kind in (Kind.BATCH, Kind.FAST):

@@ -1,18 +1,25 @@
 """Admin API (loopback callers only, no auth) and the health check.
 
 ``GET /admin/stats``     counters (see ``stats.Stats.snapshot``), with ``fileFailuresInjected``
-                         (failures ``fail_files`` injected, per blob path) and
-                         ``submittedDisplayNames`` (jobs created per displayName)
+                         (failures ``fail_files`` injected, per blob path),
+                         ``submittedDisplayNames`` (jobs created per displayName),
+                         ``webhookDeliveries`` (per event: delivered, failed) and
+                         ``webhookChallenges`` (succeeded, failed)
 ``GET /admin/faults``    fault settings in force
 ``PUT /admin/faults``    change some of them: ``{"quota_enabled": false, "error_rate": 0.2,
                          "latency_ms": 50, "job_start_delay_seconds": 2,
                          "fail_jobs": "broken-*", "quota_requests": 100,
                          "quota_window_seconds": 10, "fail_files": "*/chaos/*.wav",
-                         "fail_files_kind": "Transient", "fail_files_times": 2}``
-``POST /admin/reset``    stats, faults, per-file failure counts and quota windows back to the
-                         start-up state; ``?jobs=true`` also deletes every transcription
+                         "fail_files_kind": "Transient", "fail_files_times": 2,
+                         "fast_quota_enabled": true, "fast_quota_requests": 600,
+                         "fast_quota_window_seconds": 60, "fast_fail_status": 503,
+                         "fast_fail_times": 2}``
+``POST /admin/reset``    stats, faults, per-file and forced fast failure counts and quota
+                         windows back to the start-up state, every web hook deleted;
+                         ``?jobs=true`` also deletes every transcription
 ``POST /admin/jobs:forget``  drop every transcription (queued, running, finished) and its
-                         files, as a restart does; stats and faults stay. ``{"forgotten": n}``
+                         files, as a restart does; stats, faults and web hooks stay (but
+                         ``WebHooks_Test`` has no last transcription to send). ``{"forgotten": n}``
 ``POST /admin/sweep``    run the timeToLiveHours sweep now (returns how many were deleted)
 ``GET /health``          ``{"status": "ok", "engine": "<name>"}``
 """
@@ -84,13 +91,15 @@ async def put_faults(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
-    """Stats, faults and quota windows to defaults; with ``?jobs=true`` also every job."""
+    """Stats, faults and quota windows to defaults, no web hooks; with ``?jobs=true`` also
+    no jobs."""
     if not _loopback(request):
         return _refused()
     emulator = _emulator(request)
     emulator.stats.reset()
     emulator.faults.reset()
     emulator.quota.reset()
+    emulator.webhooks.clear()
     cleared = request.query_params.get("jobs", "").lower() in ("1", "true", "yes")
     if cleared:
         emulator.jobs.clear()
@@ -101,7 +110,10 @@ async def forget_jobs(request: Request) -> Response:
     """Drop every transcription, as restarting the emulator does (jobs live in memory)."""
     if not _loopback(request):
         return _refused()
-    return JSONResponse({"forgotten": _emulator(request).jobs.clear()})
+    emulator = _emulator(request)
+    forgotten = emulator.jobs.clear()
+    emulator.webhooks.forget_entities()
+    return JSONResponse({"forgotten": forgotten})
 
 
 async def sweep(request: Request) -> Response:

@@ -19,6 +19,10 @@ ENV_PREFIX = "EMULATOR_"
 #: ("Speech service quotas and limits", batch transcription table).
 DEFAULT_QUOTA_REQUESTS = 100
 DEFAULT_QUOTA_WINDOW_SECONDS = 10.0
+#: Microsoft's documented fast transcription quota: 600 requests per minute per resource
+#: ("Speech service quotas and limits", fast transcription table).
+DEFAULT_FAST_QUOTA_REQUESTS = 600
+DEFAULT_FAST_QUOTA_WINDOW_SECONDS = 60.0
 #: Four hours: the longest audio the emulator transcribes in a batch job by default.
 DEFAULT_MAX_AUDIO_SECONDS = 4 * 3600.0
 
@@ -37,6 +41,11 @@ FileFailureKind = Literal[
     "Transient",
 ]
 FILE_FAILURE_KINDS: tuple[str, ...] = get_args(FileFailureKind)
+
+#: Statuses a forced fast transcription failure (``fast_fail_status``) may answer with: the
+#: throttling and server errors a client of ``transcriptions:transcribe`` has to retry.
+FastFailStatus = Literal[429, 500, 502, 503]
+FAST_FAIL_STATUSES: tuple[int, ...] = get_args(FastFailStatus)
 
 
 class SettingsError(ValueError):
@@ -102,6 +111,24 @@ class EmulatorSettings(BaseSettings):
     fail_files_kind: FileFailureKind = "InvalidUri"
     #: How often each matching path fails before it is transcribed (0 = every time).
     fail_files_times: int = Field(default=1, ge=0)
+    #: The fast transcription quota (600 requests per 60 seconds per caller by default); off
+    #: unless asked for, so suites that transcribe a lot are not throttled by surprise.
+    fast_quota_enabled: bool = False
+    fast_quota_requests: int = Field(default=DEFAULT_FAST_QUOTA_REQUESTS, ge=1)
+    fast_quota_window_seconds: float = Field(default=DEFAULT_FAST_QUOTA_WINDOW_SECONDS, gt=0)
+    #: Status the next fast transcription requests fail with (429, 500, 502 or 503), or unset.
+    fast_fail_status: FastFailStatus | None = None
+    #: How many fast requests fail with ``fast_fail_status`` (0 = every one while it is set).
+    fast_fail_times: int = Field(default=0, ge=0)
+    # Web hooks (see ``webhooks.py``).
+    #: Tries per delivery (and per challenge) before it counts as failed.
+    webhook_delivery_attempts: int = Field(default=3, ge=1, le=20)
+    #: Wait before the first retry; each further retry waits twice as long as the previous.
+    webhook_retry_seconds: float = Field(default=1.0, ge=0)
+    #: Timeout of one callback request (connect, read and write each).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: Consecutive failed deliveries (each after its retries) that disable a web hook.
+    webhook_failures_to_disable: int = Field(default=3, ge=1)
 
     @field_validator("keys", "jwt_audiences", mode="before")
     @classmethod
@@ -129,6 +156,17 @@ class EmulatorSettings(BaseSettings):
     @classmethod
     def _fail_patterns(cls, value: str | None) -> str | None:
         return value if value is not None and value.strip() else None
+
+    @field_validator("fast_fail_status", mode="before")
+    @classmethod
+    def _fast_fail_status(cls, value: object) -> object:
+        # Environment values arrive as text, and integer Literals do not coerce text.
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            return int(text) if text.isdigit() else text
+        return value
 
     @model_validator(mode="after")
     def _files_exist(self) -> EmulatorSettings:

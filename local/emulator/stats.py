@@ -5,6 +5,11 @@ Operations are named by the spec's operationIds (``Transcriptions_Submit``, ...)
 emulator serves itself), so a test can assert exactly which calls a client made.
 ``submittedDisplayNames`` counts the jobs created per ``displayName``: a client that names
 its jobs deterministically can prove it never submitted one request twice.
+
+Web hook callbacks are counted per event (``webhookDeliveries``: ``{"transcriptionCompletion":
+{"delivered": n, "failed": m}}``, a failure being a delivery that failed all its attempts,
+``ping`` included) and challenges by result (``webhookChallenges``: ``{"succeeded": n,
+"failed": m}``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ class Stats:
         self._audio_seconds = 0.0
         self._files: collections.Counter[str] = collections.Counter()
         self._submitted: collections.Counter[str] = collections.Counter()
+        self._deliveries: dict[str, collections.Counter[str]] = collections.defaultdict(
+            collections.Counter
+        )
+        self._challenges: collections.Counter[str] = collections.Counter()
 
     def reset(self) -> None:
         """Back to zero."""
@@ -45,7 +54,8 @@ class Stats:
             self._by_operation_status[operation][str(status)] += 1
 
     def count_fault(self, kind: str) -> None:
-        """One injected fault (``quota``, ``error``, ``job``, ``file``)."""
+        """One injected fault (``quota``, ``error``, ``job``, ``file``, ``fast_quota``,
+        ``fast_forced``)."""
         with self._lock:
             self._faults[kind] += 1
 
@@ -66,6 +76,16 @@ class Stats:
         """
         with self._lock:
             self._submitted[display_name] += 1
+
+    def count_webhook_delivery(self, event: str, delivered: bool) -> None:
+        """One web hook callback of ``event``: delivered, or failed after all its attempts."""
+        with self._lock:
+            self._deliveries[event]["delivered" if delivered else "failed"] += 1
+
+    def count_webhook_challenge(self, succeeded: bool) -> None:
+        """One web hook challenge that validated the hook or failed it."""
+        with self._lock:
+            self._challenges["succeeded" if succeeded else "failed"] += 1
 
     def snapshot(
         self, jobs_by_status: dict[str, int], file_failures: dict[str, int] | None = None
@@ -90,4 +110,12 @@ class Stats:
                 "files": dict(sorted(self._files.items())),
                 "audioSecondsTranscribed": round(self._audio_seconds, 3),
                 "submittedDisplayNames": dict(sorted(self._submitted.items())),
+                "webhookDeliveries": {
+                    event: {"delivered": c["delivered"], "failed": c["failed"]}
+                    for event, c in sorted(self._deliveries.items())
+                },
+                "webhookChallenges": {
+                    "succeeded": self._challenges["succeeded"],
+                    "failed": self._challenges["failed"],
+                },
             }

@@ -15,6 +15,7 @@ from local.emulator.app import create_app
 from local.emulator.faults import FaultConfig, FaultState, blob_path
 from local.emulator.settings import FILE_FAILURE_KINDS, SettingsError, load_settings
 from tests.emulator.conftest import (
+    FIXTURES,
     KEY,
     SECOND_KEY,
     UNREACHABLE_URL,
@@ -346,3 +347,137 @@ def test_stats_count_submitted_jobs_per_display_name(emulator: EmulatorServer) -
     assert emulator.admin("GET", "/admin/stats").json()["submittedDisplayNames"] == expected
     emulator.admin("POST", "/admin/reset")
     assert emulator.admin("GET", "/admin/stats").json()["submittedDisplayNames"] == {}
+
+
+FAST = "/speechtotext/transcriptions:transcribe"
+
+
+def _fast(server: EmulatorServer, headers: dict[str, str] | None = None) -> httpx.Response:
+    """One fast transcription of a short fixture (with the test key unless ``headers``)."""
+    audio = (FIXTURES / "sentence-01.wav").read_bytes()
+    files = {
+        "definition": (None, json.dumps({"locales": ["en-US"]}), "application/json"),
+        "audio": ("audio.wav", audio, "application/octet-stream"),
+    }
+    return server.call("POST", FAST, files=files, headers=headers)
+
+
+def test_forced_fast_failures(emulator: EmulatorServer) -> None:
+    defaults = emulator.admin("GET", "/admin/faults").json()
+    assert (defaults["fast_fail_status"], defaults["fast_fail_times"]) == (None, 0)
+    assert _fast(emulator).status_code == 200
+
+    changed = emulator.admin(
+        "PUT", "/admin/faults", json={"fast_fail_status": 429, "fast_fail_times": 2}
+    )
+    assert changed.status_code == 200, changed.text
+    for _ in range(2):
+        throttled = _fast(emulator)
+        assert_error(throttled, 429, "TooManyRequests")
+        assert throttled.headers["Retry-After"] == "1"
+        assert emulator.call("GET", LIST).status_code == 200  # the batch surface is not hit
+    assert _fast(emulator).status_code == 200  # two failures, then through
+    assert _fast(emulator).status_code == 200
+
+    # 0 = every request while set; naming the status again re-arms the count.
+    emulator.admin("PUT", "/admin/faults", json={"fast_fail_status": 503, "fast_fail_times": 0})
+    for _ in range(3):
+        unavailable = _fast(emulator)
+        assert_error(unavailable, 503, "ServiceUnavailable")
+        assert unavailable.headers["Retry-After"] == "1"
+    for status, code in ((500, "InternalServerError"), (502, "InternalCommunicationFailed")):
+        emulator.admin("PUT", "/admin/faults", json={"fast_fail_status": status})
+        assert_error(_fast(emulator), status, code)
+    emulator.admin("PUT", "/admin/faults", json={"fast_fail_status": None})
+    assert _fast(emulator).status_code == 200
+
+    stats = emulator.admin("GET", "/admin/stats").json()
+    assert stats["faultsInjected"] == {"fast_forced": 7}
+    assert stats["requests"]["byOperationAndStatus"]["Transcriptions_Transcribe"] == {
+        "200": 4,
+        "429": 2,
+        "500": 1,
+        "502": 1,
+        "503": 3,
+    }
+
+    for field, value in (
+        ("fast_fail_status", 404),
+        ("fast_fail_status", "503"),
+        ("fast_fail_status", True),
+        ("fast_fail_times", -1),
+        ("fast_fail_times", 1.5),
+        ("fast_quota_enabled", 1),
+        ("fast_quota_requests", 0),
+        ("fast_quota_window_seconds", 0),
+    ):
+        refused = emulator.admin("PUT", "/admin/faults", json={field: value})
+        assert refused.status_code == 400, (field, value)
+        assert field in refused.json()["error"]["message"]
+    emulator.admin("PUT", "/admin/faults", json={"fast_fail_status": 503, "fast_fail_times": 1})
+    emulator.admin("POST", "/admin/reset")
+    assert emulator.admin("GET", "/admin/faults").json() == defaults
+    assert _fast(emulator).status_code == 200
+
+
+def test_fast_quota_is_600_per_minute_in_its_own_window(start_emulator: StartEmulator) -> None:
+    server = start_emulator(quota_enabled=True, quota_requests=2)
+    faults = server.admin("GET", "/admin/faults").json()
+    assert (
+        faults["fast_quota_enabled"],
+        faults["fast_quota_requests"],
+        faults["fast_quota_window_seconds"],
+    ) == (False, 600, 60.0)
+    server.admin(
+        "PUT", "/admin/faults", json={"fast_quota_enabled": True, "fast_quota_requests": 3}
+    )
+    for _ in range(3):
+        assert _fast(server).status_code == 200
+    throttled = _fast(server)
+    assert_error(throttled, 429, "TooManyRequests")
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert "3 requests per 60 seconds" in throttled.json()["message"]
+    # The batch quota counts its own requests only, and another key has its own window.
+    assert [server.call("GET", LIST).status_code for _ in range(3)] == [200, 200, 429]
+    assert _fast(server, {"Ocp-Apim-Subscription-Key": SECOND_KEY}).status_code == 200
+
+    server.clock.advance(dt.timedelta(seconds=60))
+    assert _fast(server).status_code == 200
+    stats = server.admin("GET", "/admin/stats").json()
+    assert stats["faultsInjected"] == {"fast_quota": 1, "quota": 1}
+
+
+def test_fast_fault_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("EMULATOR_ENGINE", "fixed")
+    monkeypatch.setenv("EMULATOR_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("EMULATOR_FAST_QUOTA_ENABLED", "true")
+    monkeypatch.setenv("EMULATOR_FAST_QUOTA_REQUESTS", "5")
+    monkeypatch.setenv("EMULATOR_FAST_QUOTA_WINDOW_SECONDS", "2.5")
+    monkeypatch.setenv("EMULATOR_FAST_FAIL_STATUS", "503")
+    monkeypatch.setenv("EMULATOR_FAST_FAIL_TIMES", "2")
+    config = FaultConfig.from_settings(load_settings())
+    assert (
+        config.fast_quota_enabled,
+        config.fast_quota_requests,
+        config.fast_quota_window_seconds,
+        config.fast_fail_status,
+        config.fast_fail_times,
+    ) == (True, 5, 2.5, 503, 2)
+    monkeypatch.setenv("EMULATOR_FAST_FAIL_STATUS", " ")
+    assert load_settings().fast_fail_status is None
+    for name, value in (
+        ("EMULATOR_FAST_FAIL_STATUS", "404"),
+        ("EMULATOR_FAST_FAIL_STATUS", "teapot"),
+        ("EMULATOR_FAST_FAIL_TIMES", "-1"),
+        ("EMULATOR_FAST_QUOTA_REQUESTS", "0"),
+        ("EMULATOR_WEBHOOK_DELIVERY_ATTEMPTS", "0"),
+        ("EMULATOR_WEBHOOK_RETRY_SECONDS", "-1"),
+        ("EMULATOR_WEBHOOK_TIMEOUT_SECONDS", "0"),
+        ("EMULATOR_WEBHOOK_FAILURES_TO_DISABLE", "0"),
+    ):
+        with monkeypatch.context() as patch:
+            patch.setenv(name, value)
+            with pytest.raises(SettingsError, match=name):
+                load_settings()
