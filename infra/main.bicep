@@ -78,6 +78,37 @@ param maximumInstanceCount int = 40
 @description('Memory of each Flex Consumption instance, in MB.')
 param instanceMemoryMB int = 2048
 
+@allowed([
+  'batch'
+  'fast'
+  'auto'
+])
+@description('ROUTING: which Speech API transcribes an uploaded file by default (blob metadata "mode" overrides it). batch: batch transcription jobs; fast: fast transcription, one synchronous request per file (a Speech region that offers it: https://learn.microsoft.com/azure/ai-services/speech-service/regions); auto: fast for files provably at most FAST_MAX_SECONDS long, else batch.')
+param routing string = 'batch'
+
+@description('SPEECH_WEBHOOKS: register a Speech web hook for completed transcriptions (polling becomes the backstop). true also creates a Key Vault for its secret.')
+param speechWebhooks bool = false
+
+// The HMAC key Speech signs web hook deliveries with. azd generates it on the first provision
+// and keeps it in the environment's configuration for the next ones ("Work with Azure Developer
+// CLI metadata for Bicep input parameters", type generate:
+// https://learn.microsoft.com/azure/developer/azure-developer-cli/metadata); it is not bound in
+// main.parameters.json, so it never lands in the environment's .env. 32 letters and digits:
+// the app needs at least 16 characters, and no symbol needs quoting anywhere.
+@secure()
+@minLength(16)
+@metadata({
+  azd: {
+    type: 'generate'
+    config: {
+      length: 32
+      noSpecial: true
+    }
+  }
+})
+@description('SPEECH_WEBHOOK_SECRET: HMAC key of the Speech web hook deliveries, stored in Key Vault (only with speechWebhooks). azd generates it.')
+param speechWebhookSecret string
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -185,6 +216,21 @@ module speechAccess 'app/speech-access.bicep' = {
   ]
 }
 
+// The web hook secret's vault, only with web hooks on. The app reads the secret through a Key
+// Vault reference (api.bicep), as its identity, which gets Key Vault Secrets User there.
+module keyVault 'app/keyvault.bicep' = if (speechWebhooks) {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+    speechWebhookSecret: speechWebhookSecret
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsId
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -221,6 +267,13 @@ module api 'app/api.bicep' = {
     sweepSchedule: sweepSchedule
     speechEndpoint: speechAccess.outputs.endpoint
     speechResourceId: speechAccess.outputs.id
+    routing: routing
+    speechWebhooks: speechWebhooks
+    // The output of a conditional module is read only under the same condition, with the
+    // null-forgiving operator ("Conditional deployments in Bicep with the if expression",
+    // https://learn.microsoft.com/azure/azure-resource-manager/bicep/conditional-resource-deployment);
+    // reading it also orders the app after the vault's role assignment.
+    speechWebhookSecretUri: speechWebhooks ? keyVault!.outputs.speechWebhookSecretUri : ''
   }
   // The host reads storage and Application Insights with the identity from its first start.
   dependsOn: [
@@ -258,3 +311,5 @@ output AudioStorage__queueServiceUri string = storage.outputs.queueEndpoint
 output AudioStorage__tableServiceUri string = storage.outputs.tableEndpoint
 output SPEECH_ENDPOINT string = speechAccess.outputs.endpoint
 output SPEECH_RESOURCE_ID string = speechAccess.outputs.id
+// Empty without web hooks (no vault).
+output AZURE_KEY_VAULT_NAME string = speechWebhooks ? keyVault!.outputs.name : ''

@@ -10,6 +10,7 @@ well-known account); then the intake signs account-key SAS instead of user-deleg
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import cached_property
 from typing import Self
 
@@ -30,8 +31,23 @@ MAX_SAS_VALIDITY_HOURS = 7 * 24  # a user delegation key lives at most 7 days
 FAST_TRANSCRIPTION_MAX_BYTES = 200 * 1000**2 - 1
 
 
+class Routing(StrEnum):
+    """Which Speech API transcribes an uploaded file (``ROUTING``; blob metadata ``mode``)."""
+
+    #: Batch transcription: jobs of many files, cheapest per request, minutes to hours.
+    BATCH = "batch"
+    #: Fast transcription: one synchronous request per file, seconds.
+    FAST = "fast"
+    #: Fast when the file is provably short and its options suit it, else batch.
+    AUTO = "auto"
+
+
+#: The fast-transcription length limit of REST 2024-11-15: "less than 2 hours" (see above).
+FAST_TRANSCRIPTION_MAX_SECONDS = 2 * 3600.0
+
+
 class AppSettings(BaseSettings):
-    """Every setting the app reads except ``SPEECH_*`` (see :attr:`speech`)."""
+    """Every setting the app reads except the Speech client's ``SPEECH_*`` (:attr:`speech`)."""
 
     # An app setting left empty (local.settings.json.example lists them all) counts as unset.
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
@@ -128,6 +144,36 @@ class AppSettings(BaseSettings):
     #: unfinished files are reported Failed (OutputWriteFailed) and the job is deleted.
     finish_max_attempts: int = Field(default=5, ge=1, le=50)
 
+    # -- routing and the fast lane ----------------------------------------------------------
+    routing: Routing = Routing.BATCH
+    #: In ``auto``, files whose header proves them at most this long go to fast transcription.
+    fast_max_seconds: float = Field(default=120.0, gt=0, le=FAST_TRANSCRIPTION_MAX_SECONDS)
+    #: Fast transcriptions one instance runs at once (each streams one blob to Speech).
+    fast_concurrency: int = Field(default=4, ge=1, le=64)
+    #: Fast-transcription requests per minute, all instances together: 90 % of the
+    #: documented 600 per minute, spent in 10-second windows like the batch budget.
+    fast_requests_per_minute: int = Field(default=540, ge=6, le=60_000)
+
+    # -- Speech web hooks ----------------------------------------------------------------
+    #: ``on`` registers a ``transcriptionCompletion`` web hook; polling becomes the backstop.
+    speech_webhooks: bool = Field(default=False, validation_alias=AliasChoices("SPEECH_WEBHOOKS"))
+    #: The HMAC key the service signs deliveries with (a Key Vault reference in Azure).
+    speech_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SPEECH_WEBHOOK_SECRET")
+    )
+    #: Where the service delivers; empty means ``https://$WEBSITE_HOSTNAME/api/speech/webhooks``.
+    speech_webhook_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SPEECH_WEBHOOK_URL")
+    )
+    #: The host name App Service gives the app (set by the platform, not by us).
+    website_hostname: str | None = Field(
+        default=None, validation_alias=AliasChoices("WEBSITE_HOSTNAME")
+    )
+    #: How often the sweep checks that the hook exists and is healthy (one request).
+    webhook_check_seconds: float = Field(default=300.0, ge=1, le=86_400)
+    #: The poll interval of a job while a healthy hook will announce its completion.
+    webhook_poll_interval_seconds: float = Field(default=900.0, gt=0, le=86_400)
+
     # -- reconciliation sweep -------------------------------------------------------------
     #: NCRONTAB of the sweep timer: it compares the containers with the ledger.
     sweep_schedule: str = "30 */5 * * * *"
@@ -163,7 +209,37 @@ class AppSettings(BaseSettings):
             )
         if self.poll_min_interval_seconds > self.poll_max_interval_seconds:
             raise ValueError("POLL_MIN_INTERVAL_SECONDS must not exceed POLL_MAX_INTERVAL_SECONDS")
+        if self.speech_webhooks:
+            secret = (
+                self.speech_webhook_secret.get_secret_value() if self.speech_webhook_secret else ""
+            )
+            if secret.startswith("@Microsoft.KeyVault("):
+                # App Service hands the reference over as text when it cannot resolve it
+                # (the identity's role not effective yet): never sign with that.
+                raise ValueError(
+                    "SPEECH_WEBHOOK_SECRET is an unresolved Key Vault reference: check the "
+                    "app identity's Key Vault Secrets User role and the secret URI"
+                )
+            if len(secret) < 16:
+                raise ValueError(
+                    "SPEECH_WEBHOOKS=on needs SPEECH_WEBHOOK_SECRET of at least 16 characters "
+                    "(the key the service signs its deliveries with)"
+                )
+            if not (self.speech_webhook_url or self.website_hostname):
+                raise ValueError(
+                    "SPEECH_WEBHOOKS=on needs SPEECH_WEBHOOK_URL (or WEBSITE_HOSTNAME, which "
+                    "App Service sets): where the service delivers its events"
+                )
         return self
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL the web hook delivers to, or None when hooks are off."""
+        if not self.speech_webhooks:
+            return None
+        if self.speech_webhook_url:
+            return self.speech_webhook_url
+        return f"https://{self.website_hostname}/api/speech/webhooks"
 
     @cached_property
     def speech(self) -> SpeechSettings:

@@ -72,6 +72,20 @@ param speechEndpoint string
 @description('SPEECH_RESOURCE_ID: the Speech account\'s resource id (Entra short-audio tokens carry it).')
 param speechResourceId string
 
+@allowed([
+  'batch'
+  'fast'
+  'auto'
+])
+@description('ROUTING: which Speech API transcribes an uploaded file (batch, fast or auto).')
+param routing string
+
+@description('SPEECH_WEBHOOKS: register a Speech web hook for completed transcriptions.')
+param speechWebhooks bool
+
+@description('Versionless URI of the web hook secret in Key Vault (SPEECH_WEBHOOK_SECRET\'s reference); empty without web hooks.')
+param speechWebhookSecretUri string
+
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
   name: storageAccountName
 }
@@ -116,6 +130,11 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references resolve with the system-assigned identity unless this names a
+    // user-assigned one; the app has only the user-assigned identity ("Use Key Vault references
+    // as app settings", access with a user-assigned identity:
+    // https://learn.microsoft.com/azure/app-service/app-service-key-vault-references).
+    keyVaultReferenceIdentity: identityId
     publicNetworkAccess: 'Enabled'
     functionAppConfig: {
       deployment: {
@@ -385,6 +404,50 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         {
           name: 'TRANSCRIBE_MAX_BYTES'
           value: '199999999'
+        }
+        // -- routing and the fast lane (shared/settings.py) -------------------------------
+        {
+          name: 'ROUTING'
+          value: routing
+        }
+        {
+          name: 'FAST_MAX_SECONDS'
+          value: '120'
+        }
+        {
+          name: 'FAST_CONCURRENCY'
+          value: '4'
+        }
+        // 90 % of the documented 600 fast-transcription requests per minute.
+        {
+          name: 'FAST_REQUESTS_PER_MINUTE'
+          value: '540'
+        }
+        // -- Speech web hooks ------------------------------------------------------------
+        {
+          name: 'SPEECH_WEBHOOKS'
+          value: speechWebhooks ? 'on' : 'off'
+        }
+        // A Key Vault reference, resolved by the platform as keyVaultReferenceIdentity
+        // (app-service-key-vault-references); empty (unset) without web hooks.
+        {
+          name: 'SPEECH_WEBHOOK_SECRET'
+          value: speechWebhooks ? '@Microsoft.KeyVault(SecretUri=${speechWebhookSecretUri})' : ''
+        }
+        // Empty: the app derives https://$WEBSITE_HOSTNAME/api/speech/webhooks; WEBSITE_HOSTNAME is
+        // the read-only primary host name App Service sets itself ("Environment variables and app
+        // settings in Azure App Service", https://learn.microsoft.com/azure/app-service/reference-app-settings).
+        {
+          name: 'SPEECH_WEBHOOK_URL'
+          value: ''
+        }
+        {
+          name: 'WEBHOOK_CHECK_SECONDS'
+          value: '300'
+        }
+        {
+          name: 'WEBHOOK_POLL_INTERVAL_SECONDS'
+          value: '900'
         }
         // -- Speech, keyless -------------------------------------------------------------
         {

@@ -42,3 +42,5 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output applicationInsightsName string = applicationInsights.name
+// Where the Key Vault sends its audit log (keyvault.bicep).
+output logAnalyticsId string = logAnalytics.id

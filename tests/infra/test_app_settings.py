@@ -25,6 +25,8 @@ NOT_SET = {
     "SPEECH_REGION": "key auth without a custom subdomain; excludes SPEECH_ENDPOINT",
     "SPEECH_CLOUD": "read from SPEECH_ENDPOINT's host; needed only with SPEECH_REGION",
     "SPEECH_KEY": "the deployment is keyless: the account has local auth disabled",
+    "WEBSITE_HOSTNAME": "set by the App Service platform itself (the app's primary host name); "
+    "SPEECH_WEBHOOK_URL stays empty so the web hook URL is derived from it",
 }
 
 # Settings the platform and libraries read, not the settings models.
@@ -85,22 +87,32 @@ def app_settings() -> list[dict[str, Any]]:
     return settings
 
 
-def resolved_values() -> dict[str, Any]:
-    """Each app setting's value where the templates fix it: a literal in api.bicep, or an
-    api.bicep parameter that main.bicep feeds from one of its own parameter defaults or
-    variables. Values only a deployment knows are left out."""
+def resolve(value: Any) -> Any:
+    """An api.bicep value where the templates fix it, else ``None``: a literal; an api.bicep
+    parameter that main.bicep feeds from one of its own parameter defaults or variables; or a
+    ``condition ? a : b`` whose condition resolves so (SPEECH_WEBHOOKS, SPEECH_WEBHOOK_SECRET)."""
     api, main = template("app/api.bicep"), template("main.bicep")
-    passed = body(main["modules"]["api"])["params"]
+    fixed = literal(api, value)
+    if fixed is None and isinstance(value, str) and value in api["parameters"]:
+        argument = body(main["modules"]["api"])["params"][value]
+        if isinstance(argument, str) and argument in main["parameters"]:
+            fixed = literal(main, main["parameters"][argument]["default"])
+        elif isinstance(argument, str) and argument in main.get("variables", {}):
+            fixed = literal(main, main["variables"][argument]["value"])
+    operator = value.get("operator") if isinstance(value, dict) else None
+    if fixed is None and isinstance(operator, dict) and operator["type"] == "conditional":
+        condition = resolve(operator["operands"]["condition"])
+        if isinstance(condition, bool):
+            fixed = resolve(operator["operands"]["true_value" if condition else "false_value"])
+    return fixed
+
+
+def resolved_values() -> dict[str, Any]:
+    """Each app setting's value where the templates fix it (see :func:`resolve`), with the
+    main.bicep defaults. Values only a deployment knows are left out."""
     values: dict[str, Any] = {}
     for setting in app_settings():
-        value = setting["value"]
-        fixed = literal(api, value)
-        if fixed is None and isinstance(value, str) and value in api["parameters"]:
-            argument = passed[value]
-            if isinstance(argument, str) and argument in main["parameters"]:
-                fixed = literal(main, main["parameters"][argument]["default"])
-            elif isinstance(argument, str) and argument in main.get("variables", {}):
-                fixed = literal(main, main["variables"][argument]["value"])
+        fixed = resolve(setting["value"])
         if fixed is not None:
             values[setting["name"]] = fixed
     return values
@@ -166,3 +178,32 @@ def test_values_are_valid_and_equal_the_code_defaults(monkeypatch: pytest.Monkey
     assert isinstance(speech, SpeechSettings)
     assert speech.auth_mode is AuthMode.ENTRA
     assert speech.endpoints().batch_base.startswith(DEPLOYMENT_VALUES["SPEECH_ENDPOINT"][:-1])
+
+
+def test_web_hook_settings_load_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Off (main.bicep's default): no secret, no URL; on: the Key Vault reference resolved by
+    # the platform (a stand-in here) and the URL derived from the platform's WEBSITE_HOSTNAME.
+    by_name = {setting["name"]: setting["value"] for setting in app_settings()}
+    switch = by_name["SPEECH_WEBHOOKS"]["operator"]["operands"]
+    assert (switch["condition"], switch["true_value"], switch["false_value"]) == (
+        "speechWebhooks",
+        "on",
+        "off",
+    )
+    code = read_by_code()
+    for name in code:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**resolved_values(), **DEPLOYMENT_VALUES}.items():
+        if name in code:
+            monkeypatch.setenv(name, str(value))
+    off = AppSettings()
+    assert off.speech_webhooks is False
+    assert off.speech_webhook_secret is None
+    assert off.webhook_url is None
+
+    monkeypatch.setenv("SPEECH_WEBHOOKS", switch["true_value"])
+    monkeypatch.setenv("SPEECH_WEBHOOK_SECRET", "resolved-from-key-vault-0123456789")
+    monkeypatch.setenv("WEBSITE_HOSTNAME", "func-example.azurewebsites.net")
+    on = AppSettings()
+    assert on.speech_webhooks is True
+    assert on.webhook_url == "https://func-example.azurewebsites.net/api/speech/webhooks"

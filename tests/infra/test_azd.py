@@ -47,11 +47,23 @@ def test_postdeploy_hooks_exist_for_posix_and_windows() -> None:
         assert hook[platform]["continueOnError"] is False
 
 
+def azd_generated(declaration: dict[str, Any]) -> bool:
+    """Whether azd generates the parameter's value (``@metadata({azd: {type: 'generate'}})``)."""
+    for decorator in declaration.get("decorators", []):
+        if decorator["type"] == "metadata":
+            return bool(decorator["argument"].get("azd", {}).get("type") == "generate")
+    return False
+
+
 def test_parameters_file_binds_known_parameters_and_every_required_one() -> None:
     declared = template("main.bicep")["parameters"]
     bound = parameters_file()
     assert set(bound) <= set(declared)
-    required = {name for name, p in declared.items() if p["default"] is None}
+    # azd generates the others on the first provision and keeps them in the environment's
+    # config ("Work with Azure Developer CLI metadata for Bicep input parameters", generate).
+    required = {
+        name for name, p in declared.items() if p["default"] is None and not azd_generated(p)
+    }
     assert required <= set(bound)
     assert bound["environmentName"]["value"] == "${AZURE_ENV_NAME}"
     assert bound["location"]["value"] == "${AZURE_LOCATION}"
@@ -64,7 +76,22 @@ def test_parameter_file_defaults_equal_the_bicep_defaults() -> None:
         match = BINDING.match(binding["value"])
         assert match, name
         if match["default"] is not None:
-            assert match["default"] == str(declared[name]["default"]), name
+            default = declared[name]["default"]
+            # azd parses a bool parameter's string with Go's strconv.ParseBool
+            expected = json.dumps(default) if isinstance(default, bool) else str(default)
+            assert match["default"] == expected, name
+
+
+def test_azd_generates_the_web_hook_secret_and_never_writes_it_to_dotenv() -> None:
+    declared = template("main.bicep")["parameters"]
+    secret = declared["speechWebhookSecret"]
+    assert azd_generated(secret)
+    assert "secure" in decorator_types(secret)
+    assert secret["default"] is None
+    # Unbound, so azd generates it instead of reading an environment variable.
+    assert "speechWebhookSecret" not in parameters_file()
+    assert parameters_file()["speechWebhooks"] == {"value": "${SPEECH_WEBHOOKS=false}"}
+    assert parameters_file()["routing"] == {"value": "${ROUTING=batch}"}
 
 
 def hook_variables(path: Path) -> set[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
+from shared.settings import AppSettings, Routing
 from tests.infra.bicep import (
     BICEP_FILES,
     GUID,
@@ -31,7 +32,8 @@ from tests.infra.bicep import (
 # MicrosoftDocs/azure-docs articles/role-based-access-control/built-in-roles/storage.md and
 # monitor.md) and, for the Speech role, the built-in role table of Microsoft's Azure Verified
 # Module for Cognitive Services (Azure/bicep-registry-modules,
-# avm/res/cognitive-services/account/main.bicep).
+# avm/res/cognitive-services/account/main.bicep); for Key Vault, "Azure built-in roles for
+# Security" (learn.microsoft.com/azure/role-based-access-control/built-in-roles/security).
 ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",  # built-in-roles/storage
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",  # .../storage
@@ -39,13 +41,18 @@ ROLES = {
     "db58b8e5-c6ad-4a2a-8342-4190687cbf4a": "Storage Blob Delegator",  # .../storage
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",  # .../monitor
     "f2dc8367-1007-4938-bd23-fe263f013447": "Cognitive Services Speech User",  # AVM account
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",  # .../security
 }
+
+# Roles only the app's identity holds: the deploying user needs none of them to debug locally.
+APP_ONLY_ROLES = {"Key Vault Secrets User"}
 
 # What each principal must hold, and nothing more: the app's identity and the deploying user.
 EXPECTED_GRANTS = {
     (principal, role)
     for principal in ("appPrincipalId", "userPrincipalId")
     for role in ROLES.values()
+    if principal == "appPrincipalId" or role not in APP_ONLY_ROLES
 }
 
 # Resource types and the API versions used, each a published version of its provider.
@@ -67,6 +74,9 @@ API_VERSIONS = {
     "Microsoft.EventGrid/systemTopics": "2025-02-15",
     "Microsoft.EventGrid/systemTopics/eventSubscriptions": "2025-02-15",
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
+    "Microsoft.KeyVault/vaults": "2024-11-01",
+    "Microsoft.KeyVault/vaults/secrets": "2024-11-01",
+    "Microsoft.Insights/diagnosticSettings": "2021-05-01-preview",
 }
 
 # Key material in any form: list*Keys calls, account keys, key-bearing connection strings.
@@ -97,6 +107,7 @@ def test_the_expected_templates_exist() -> None:
         "app/eventgrid-subscriptions.bicep",
         "app/eventgrid.bicep",
         "app/identity.bicep",
+        "app/keyvault.bicep",
         "app/monitoring.bicep",
         "app/rbac.bicep",
         "app/speech-access.bicep",
@@ -449,3 +460,142 @@ def test_an_account_without_a_custom_subdomain_fails_the_deployment_early() -> N
     assert "custom subdomain" in reason
     assert "az cognitiveservices account update" in reason
     assert "--custom-domain" in reason
+
+
+# -- routing and Speech web hooks ------------------------------------------------------------
+
+
+def test_routing_is_a_main_parameter_with_the_codes_choices_and_default() -> None:
+    main, api = template("main.bicep"), template("app/api.bicep")
+    parameter = main["parameters"]["routing"]
+    assert decorator_argument(parameter, "allowed") == [mode.value for mode in Routing]
+    assert (
+        parameter["default"] == Routing.BATCH.value == AppSettings.model_fields["routing"].default
+    )
+    assert decorator_argument(api["parameters"]["routing"], "allowed") == [m.value for m in Routing]
+    assert body(main["modules"]["api"])["params"]["routing"] == "routing"
+
+
+def test_web_hooks_are_off_by_default_and_switch_the_vault_and_the_app_together() -> None:
+    main = template("main.bicep")
+    parameter = main["parameters"]["speechWebhooks"]
+    assert parameter["type"] == "bool"
+    assert parameter["default"] is False
+    assert parameter["default"] == AppSettings.model_fields["speech_webhooks"].default
+    # The vault (with its secret, role and audit log) exists only with web hooks on...
+    vault = main["modules"]["keyVault"]
+    assert vault["detail"]["path"] == "app/keyvault.bicep"
+    assert vault["config"]["condition"] == "speechWebhooks"
+    # ...and its outputs are read under the same condition only.
+    api = body(main["modules"]["api"])["params"]
+    assert api["speechWebhooks"] == "speechWebhooks"
+    uri = api["speechWebhookSecretUri"]["operator"]
+    assert uri["type"] == "conditional"
+    assert uri["operands"]["condition"] == "speechWebhooks"
+    assert accessor(uri["operands"]["true_value"]) == [
+        "keyVault",
+        "outputs",
+        "speechWebhookSecretUri",
+    ]
+    assert uri["operands"]["false_value"] == ""
+    name = main["outputs"]["AZURE_KEY_VAULT_NAME"]["value"]["operator"]
+    assert name["operands"]["condition"] == "speechWebhooks"
+    assert accessor(name["operands"]["true_value"]) == ["keyVault", "outputs", "name"]
+    assert name["operands"]["false_value"] == ""
+
+
+def test_the_vault_uses_rbac_soft_delete_and_purge_protection() -> None:
+    vault = the_resource(template("app/keyvault.bicep"), "Microsoft.KeyVault/vaults")
+    properties = vault["properties"]
+    assert properties["enableRbacAuthorization"] is True
+    assert properties["accessPolicies"] == []
+    assert properties["enableSoftDelete"] is True
+    assert properties["enablePurgeProtection"] is True
+    assert 7 <= properties["softDeleteRetentionInDays"] <= 90
+    for deployment_access in (
+        "enabledForDeployment",
+        "enabledForDiskEncryption",
+        "enabledForTemplateDeployment",
+    ):
+        assert properties[deployment_access] is False, deployment_access
+
+
+def test_the_apps_identity_is_key_vault_secrets_user_on_the_vault() -> None:
+    keyvault = template("app/keyvault.bicep")
+    (assignment,) = resources(keyvault, "Microsoft.Authorization/roleAssignments").values()
+    assignment = body(assignment)
+    assert assignment["scope"] == "vault"
+    assert assignment["properties"]["principalId"] == "appPrincipalId"
+    role = call_args(assignment["properties"]["roleDefinitionId"], "subscription_resource_id")
+    assert role is not None
+    assert (
+        ROLES[keyvault["variables"][role["resource_name_1"]]["value"]] == "Key Vault Secrets User"
+    )
+    # the app's identity, the one the site resolves references with
+    params = body(template("main.bicep")["modules"]["keyVault"])["params"]
+    assert accessor(params["appPrincipalId"]) == ["identity", "outputs", "principalId"]
+
+
+def test_key_vault_references_resolve_as_the_user_assigned_identity() -> None:
+    site = the_resource(template("app/api.bicep"), "Microsoft.Web/sites")
+    assert site["properties"]["keyVaultReferenceIdentity"] == "identityId"
+    # the site's only identity (pycep keeps a key's quotes)
+    assert set(site["identity"]["userAssignedIdentities"]) == {"'${identityId}'"}
+    api = body(template("main.bicep")["modules"]["api"])["params"]
+    assert accessor(api["identityId"]) == ["identity", "outputs", "id"]
+
+
+def test_the_secret_setting_is_a_key_vault_reference_only_with_web_hooks() -> None:
+    site = the_resource(template("app/api.bicep"), "Microsoft.Web/sites")
+    by_name = {s["name"]: s["value"] for s in site["properties"]["siteConfig"]["appSettings"]}
+    secret = by_name["SPEECH_WEBHOOK_SECRET"]["operator"]
+    assert secret["type"] == "conditional"
+    assert secret["operands"] == {
+        "condition": "speechWebhooks",
+        "true_value": "@Microsoft.KeyVault(SecretUri=${speechWebhookSecretUri})",
+        "false_value": "",
+    }
+    # the URL is derived from WEBSITE_HOSTNAME by the app
+    assert by_name["SPEECH_WEBHOOK_URL"] == ""
+    # the reference is the secret's versionless URI, so a new version is picked up
+    keyvault = template("app/keyvault.bicep")
+    secret_resource = the_resource(keyvault, "Microsoft.KeyVault/vaults/secrets")
+    assert secret_resource["parent"] == "vault"
+    assert secret_resource["name"] == "secretName"
+    assert keyvault["variables"]["secretName"]["value"] == "speech-webhook-secret"
+    assert secret_resource["properties"]["value"] == "speechWebhookSecret"
+    uri = keyvault["outputs"]["speechWebhookSecretUri"]["value"]
+    assert uri == "${vault.properties.vaultUri}secrets/${secretName}/"
+
+
+def test_the_webhook_secret_is_secure_generated_by_azd_and_never_output() -> None:
+    main, keyvault = template("main.bicep"), template("app/keyvault.bicep")
+    secret = main["parameters"]["speechWebhookSecret"]
+    assert "secure" in decorator_types(secret)
+    assert secret["default"] is None
+    # azd generates it once and keeps it in the environment's config (azd metadata, generate)
+    azd = decorator_argument(secret, "metadata")["azd"]
+    assert azd["type"] == "generate"
+    assert azd["config"]["length"] >= decorator_argument(secret, "min_length") >= 16
+    assert "secure" in decorator_types(keyvault["parameters"]["speechWebhookSecret"])
+    assert body(main["modules"]["keyVault"])["params"]["speechWebhookSecret"] == (
+        "speechWebhookSecret"
+    )
+    for path in ("main.bicep", "app/keyvault.bicep", "app/api.bicep"):
+        outputs = json.dumps(template(path).get("outputs", {}))
+        assert 'speechWebhookSecret"' not in outputs, path
+        assert "webhookSecret.properties" not in outputs, path
+
+
+def test_the_vault_audit_log_goes_to_the_workspace() -> None:
+    keyvault = template("app/keyvault.bicep")
+    setting = the_resource(keyvault, "Microsoft.Insights/diagnosticSettings")
+    assert setting["scope"] == "vault"
+    assert setting["properties"]["workspaceId"] == "logAnalyticsWorkspaceId"
+    assert {"categoryGroup": "audit", "enabled": True} in setting["properties"]["logs"]
+    params = body(template("main.bicep")["modules"]["keyVault"])["params"]
+    assert accessor(params["logAnalyticsWorkspaceId"]) == [
+        "monitoring",
+        "outputs",
+        "logAnalyticsId",
+    ]
