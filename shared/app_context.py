@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.config import load_settings
@@ -53,6 +53,8 @@ class AppContext:
     ledger: Ledger
     #: The Entra credential shared by storage and Speech; None when nothing needs one.
     credential: TokenCredential | None
+    #: Fast transcriptions this process may run at once (``FAST_CONCURRENCY``).
+    fast_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
     async def aclose(self) -> None:
         """Close every client and the credential."""
@@ -180,6 +182,8 @@ def build_context(
         storage=BlobStorage(blob_service, settings, account_key=account_key),
         ledger=Ledger(table),
         credential=credential,
+        # Bound to the worker's event loop on first use, not here (a thread builds this).
+        fast_slots=asyncio.Semaphore(settings.fast_concurrency),
     )
 
 

@@ -26,9 +26,15 @@ WINDOW_SECONDS = 10
 class SpeechBudget:
     """Requests to the batch API left in the current window, shared through the ledger."""
 
-    def __init__(self, ledger: Ledger, *, per_minute: int) -> None:
+    def __init__(self, ledger: Ledger, *, per_minute: int, pool: str = "") -> None:
         self._ledger = ledger
+        self._pool = pool
         self.per_window = max(1, per_minute * WINDOW_SECONDS // 60)
+
+    @classmethod
+    def fast(cls, ledger: Ledger, *, per_minute: int) -> SpeechBudget:
+        """The fast-transcription quota's budget (a pool of its own)."""
+        return cls(ledger, per_minute=per_minute, pool="fast-")
 
     async def take(self, wanted: int, *, now: dt.datetime | None = None) -> int:
         """Reserve up to ``wanted`` requests now; how many may be made (0: wait)."""
@@ -37,4 +43,6 @@ class SpeechBudget:
         now = now or utcnow()
         epoch = int(now.timestamp()) // WINDOW_SECONDS
         start = dt.datetime.fromtimestamp(epoch * WINDOW_SECONDS, dt.UTC)
-        return await self._ledger.take_budget(start, epoch, wanted=wanted, limit=self.per_window)
+        return await self._ledger.take_budget(
+            start, epoch, wanted=wanted, limit=self.per_window, pool=self._pool
+        )

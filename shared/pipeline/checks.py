@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from shared.audio_formats import EXTENSIONS, AudioRejected, check_audio
+from shared.audio_formats import EXTENSIONS, AudioCheck, AudioRejected, check_audio
 
 if TYPE_CHECKING:
     from shared.storage import BlobInfo, BlobStorage
@@ -22,8 +22,8 @@ def size_text(size: int) -> str:
 
 async def check_audio_blob(
     storage: BlobStorage, blob: BlobInfo, *, max_bytes: int
-) -> AudioRejected | None:
-    """Why ``blob`` is not acceptable audio, or None when it is.
+) -> AudioRejected | AudioCheck:
+    """Why ``blob`` is not acceptable audio, or the format found when it is.
 
     Name and size are judged first, so a wrong file costs no read at all; only then are
     the first bytes of exactly this version read.
@@ -41,7 +41,6 @@ async def check_audio_blob(
         )
     head = await storage.read_head(blob)
     try:
-        check_audio(blob.name, blob.size, head)
+        return check_audio(blob.name, blob.size, head)
     except AudioRejected as rejected:
         return rejected
-    return None

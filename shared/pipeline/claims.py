@@ -40,6 +40,8 @@ class IntakeStatus(StrEnum):
     QUEUED = "Queued"
     #: A job holds the blob now (submitted by this call, or found after a crash).
     SUBMITTED = "Submitted"
+    #: Transcribed at once by fast transcription; the outputs are written.
+    TRANSCRIBED = "Transcribed"
     #: Another delivery of the same version holds or finished it: nothing done.
     DUPLICATE = "Duplicate"
     #: Not accepted; an error report was written.

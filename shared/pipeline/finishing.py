@@ -190,6 +190,9 @@ class JobFinish:
                 outputs=written,
                 output_container=self.container,
                 output_base=source.output_base,
+                audio_seconds=(
+                    result.duration_ms / 1000 if result.duration_ms is not None else None
+                ),
             ),
         )
         if finished is not None and finished.state is SourceState.SUCCEEDED:

@@ -1,9 +1,11 @@
-"""Audio intake: one uploaded blob version -> queued for a job, or an error report.
+"""Audio intake: one uploaded blob version -> transcribed at once, queued for a job, or a report.
 
 ``handle_audio_blob`` is what the blob-triggered function calls. It reads the blob's
 properties and its first bytes only (a ranged read: audio never enters memory), claims the
-version in the ledger, checks it, and puts it in the queue of its group (the files whose
-job options agree): no Speech call. The submitter (:mod:`~.submitter`) makes the jobs.
+version in the ledger, checks it and routes it (:mod:`~.routing`). A file routed ``fast``
+is transcribed within this invocation, still under its claim (:mod:`~.fast_lane`); every
+other file, and a fast one the fast lane hands back, goes into the queue of its group (the
+files whose job options agree), for the submitter (:mod:`~.submitter`) to make the jobs.
 
 Exactly once, in two layers:
 
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from shared.audio_formats import AudioCheck, AudioRejected
 from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
     IntakeStatus,
@@ -37,6 +40,7 @@ from shared.pipeline.claims import (
     run_claimed,
 )
 from shared.pipeline.clock import utcnow
+from shared.pipeline.fast_lane import FastOutcome, transcribe_now
 from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.records import (
     Claim,
@@ -47,16 +51,26 @@ from shared.pipeline.ledger.records import (
 from shared.pipeline.options import OptionsError, build_request, options_from_metadata
 from shared.pipeline.queueing import enqueue_claimed
 from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_METADATA
+from shared.pipeline.routing import decide, mode_from_metadata
 from shared.pipeline.submission import (
     MAX_DISPLAY_NAME,
 )
 from shared.redact import get_logger
+from shared.settings import Routing
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
     from shared.storage import BlobInfo
 
 _log = get_logger(__name__)
+
+#: What the intake reports for each way the fast lane ended a file (all but a fallback).
+_FAST_STATUS = {
+    FastOutcome.SUCCEEDED: IntakeStatus.TRANSCRIBED,
+    FastOutcome.FAILED: IntakeStatus.FAILED,
+    FastOutcome.SUPERSEDED: IntakeStatus.SUPERSEDED,
+    FastOutcome.LOST: IntakeStatus.DUPLICATE,
+}
 
 
 @dataclass(frozen=True)
@@ -132,13 +146,15 @@ async def _process(
         return outcome(IntakeStatus.FAILED, code="IntakeFailed", message=message, report=report)
 
     problem: tuple[str, str, str] | None = None
-    rejected = await check_audio_blob(ctx.storage, blob, max_bytes=settings.max_audio_bytes)
-    if rejected is not None:
+    checked = await check_audio_blob(ctx.storage, blob, max_bytes=settings.max_audio_bytes)
+    mode: Routing | None = None
+    if isinstance(checked, AudioRejected):
         accepted = ACCEPTED_AUDIO.format(limit=size_text(settings.max_audio_bytes))
-        problem = (rejected.code, str(rejected), accepted)
+        problem = (checked.code, str(checked), accepted)
     else:
         try:
             options = options_from_metadata(blob.metadata, settings)
+            mode = mode_from_metadata(blob.metadata)
         except OptionsError as exc:
             problem = ("InvalidMetadata", f"metadata {exc}", ACCEPTED_METADATA)
 
@@ -167,6 +183,29 @@ async def _process(
         )
     except ValidationError as exc:
         return await reject("InvalidOptions", str(exc), ACCEPTED_METADATA)
+    assert isinstance(checked, AudioCheck)
+    decision = await decide(
+        ctx,
+        blob,
+        container=checked.container,
+        options=options,
+        requested=mode or settings.routing,
+        source="the blob's mode metadata" if mode else "ROUTING",
+    )
+    history = claim.record.with_history(
+        f"Routed{decision.route.value.title()}", decision.reason, now=now
+    )
+    if decision.route is Routing.FAST:
+        fast = await transcribe_now(ctx, claim, blob, options, decision, output_base=output_base)
+        if fast.outcome is not FastOutcome.FALLBACK:
+            return outcome(
+                _FAST_STATUS[fast.outcome],
+                code=fast.code,
+                message=fast.reason or None,
+                report=fast.report,
+            )
+        _log.info("%s falls back to batch: %s", ref.display, fast.reason)
+        history = claim.record.with_history("FellBackToBatch", fast.reason, now=utcnow())
     options_record = options.to_dict()
     group, key = group_of(options_record, output_container=settings.output_container)
     queued = await enqueue_claimed(
@@ -180,6 +219,7 @@ async def _process(
         now=now,
         # The window counts from the upload (never later than now: clocks disagree).
         due_at=min(blob.last_modified or now, now),
+        history=history,
     )
     if not queued:
         _log.warning("the claim of %s was taken over meanwhile", ref.display)

@@ -20,6 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared.audio_formats import AudioRejected
 from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
     IntakeStatus,
@@ -340,9 +341,9 @@ async def _expand(
         blob = listed.get(path) or await ctx.storage.get_properties(container, path)
         if blob is None:
             return PlannedFile(path, "", 0, "NotFound", f"there is no blob {container}/{path}")
-        rejected = await check_audio_blob(ctx.storage, blob, max_bytes=settings.max_audio_bytes)
-        if rejected is not None:
-            return PlannedFile(path, blob.etag, blob.size, rejected.code, str(rejected))
+        checked = await check_audio_blob(ctx.storage, blob, max_bytes=settings.max_audio_bytes)
+        if isinstance(checked, AudioRejected):
+            return PlannedFile(path, blob.etag, blob.size, checked.code, str(checked))
         return PlannedFile(path, blob.etag, blob.size)
 
     return await bounded(settings.intake_concurrency, paths, check)

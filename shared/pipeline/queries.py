@@ -56,6 +56,14 @@ class ErrorInfo(_Model):
     message: str | None = None
 
 
+class HistoryEvent(_Model):
+    """One entry of a version's history."""
+
+    at: dt.datetime
+    event: str
+    detail: str | None = None
+
+
 class TranscriptionStatus(_Model):
     """One source blob version (one request for it) and what became of it."""
 
@@ -93,6 +101,12 @@ class TranscriptionStatus(_Model):
     job_ids: list[str] = []
     file_count: int | None = None
     rejected_count: int | None = None
+    #: ``fast`` or ``batch``: the API that transcribes this version.
+    route: str | None = None
+    #: Audio length, from the header and then from the result.
+    audio_seconds: float | None = None
+    #: What happened to this version, oldest first: routing, fallbacks, transcription.
+    events: list[HistoryEvent] = []
 
 
 class TranscriptionPage(_Model):
@@ -173,6 +187,9 @@ def to_status(ctx: AppContext, record: SourceRecord) -> TranscriptionStatus:
         manifest=record.manifest,
         destination_prefix=record.destination_prefix,
         options=record.options,
+        route=record.route,
+        audio_seconds=record.audio_seconds,
+        events=[HistoryEvent.model_validate(entry) for entry in record.history],
         job_ids=record.job_ids,
         file_count=record.file_count,
         rejected_count=record.rejected_count,

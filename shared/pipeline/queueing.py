@@ -24,6 +24,7 @@ async def enqueue_claimed(
     output_base: str,
     now: dt.datetime,
     due_at: dt.datetime | None = None,
+    history: list[dict[str, str]] | None = None,
 ) -> bool:
     """``Received`` -> ``Queued``: the queue entry is written before the claim resolves.
 
@@ -47,6 +48,8 @@ async def enqueue_claimed(
             error_code="",
             output_container=output_container,
             output_base=output_base,
+            route="batch",
+            history=history,
         ),
     )
 

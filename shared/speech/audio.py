@@ -1,21 +1,33 @@
 """Audio bodies that are streamed, never read whole into memory.
 
-An :data:`AudioInput` is bytes, a file path, or an async iterable of chunks. Bytes and
-paths can be produced again for a retry; an async iterable can be consumed only once,
-so a request that streams one is not retried after the body started to flow.
+An :data:`AudioInput` is bytes, a file path, a :class:`ReopenableAudio` (a stream that can
+be opened again, such as a blob) or an async iterable of chunks. All but the last can be
+produced again for a retry; an async iterable can be consumed only once, so a request that
+streams one is not retried after the body started to flow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK_SIZE = 64 * 1024
 
-AudioInput = bytes | bytearray | memoryview | str | os.PathLike[str] | AsyncIterable[bytes]
+
+@dataclass(frozen=True)
+class ReopenableAudio:
+    """A streamed body that ``open()`` starts again from its first byte: retries may resend."""
+
+    open: Callable[[], AsyncIterator[bytes]]
+    name: str = "audio"
+
+
+AudioInput = (
+    bytes | bytearray | memoryview | str | os.PathLike[str] | ReopenableAudio | AsyncIterable[bytes]
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,10 @@ async def _iterate(source: AudioInput) -> AsyncIterator[bytes]:
                 yield chunk
         finally:
             handle.close()
+    elif isinstance(source, ReopenableAudio):
+        async for chunk in source.open():
+            if chunk:
+                yield bytes(chunk)
     else:
         async for chunk in source:
             if chunk:
@@ -63,6 +79,8 @@ def audio_body(source: AudioInput) -> AudioBody:
         if path.stat().st_size == 0:
             raise ValueError(f"audio file is empty: {path}")
         return AudioBody(source, replayable=True, name=path.name)
+    if isinstance(source, ReopenableAudio):
+        return AudioBody(source, replayable=True, name=source.name)
     if isinstance(source, AsyncIterable):
         return AudioBody(source, replayable=False, name="audio")
     raise TypeError(

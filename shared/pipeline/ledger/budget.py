@@ -24,10 +24,14 @@ class BudgetRows(TableAccess):
     """Conditional counters of Speech requests per window."""
 
     async def take_budget(
-        self, window_start: dt.datetime, slot: int, *, wanted: int, limit: int
+        self, window_start: dt.datetime, slot: int, *, wanted: int, limit: int, pool: str = ""
     ) -> int:
-        """Reserve up to ``wanted`` of the window's ``limit`` requests; how many were granted."""
-        row = f"{BUDGET_PREFIX}{slot % SLOTS:02d}"
+        """Reserve up to ``wanted`` of the window's ``limit`` requests; how many were granted.
+
+        ``pool`` names a quota of its own (``""`` the batch REST API, ``"fast-"`` fast
+        transcription): each pool has its own ring of rows.
+        """
+        row = f"{BUDGET_PREFIX}{pool}{slot % SLOTS:02d}"
         for _ in range(_CONTENDED_ATTEMPTS):
             entity = await self._get(ACTIVE_PARTITION, row)
             if entity is None:

@@ -15,6 +15,8 @@ from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX, SourceRef
 
 #: Longest error message kept on a row (string properties may hold 32 K characters).
 MAX_MESSAGE_CHARS = 4000
+#: History entries kept per source row (~200 bytes each; the oldest go first).
+HISTORY_LIMIT = 40
 #: Binary properties hold at most 64 KiB; packed lists are split into chunks of this size.
 _CHUNK_BYTES = 60_000
 #: An entity may hold 1 MiB; packed data is kept well below, beside the other properties.
@@ -144,6 +146,12 @@ class SourceRecord:
     queued_at: dt.datetime | None = None
     #: Something a person should know although nothing failed (a model soon deprecated).
     warning: str | None = None
+    #: ``fast`` or ``batch``: the API that transcribes (or transcribed) this version.
+    route: str | None = None
+    #: Audio length in seconds, from the header (routing) and then from the result.
+    audio_seconds: float | None = None
+    #: What happened to this version, oldest first (see :func:`history_entry`).
+    history: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def pending(self) -> bool:
@@ -217,7 +225,17 @@ class SourceRecord:
             batch=text("Batch"),
             queued_at=as_utc(entity.get("QueuedAt")),
             warning=text("Warning"),
+            route=text("Route"),
+            audio_seconds=(
+                float(entity["AudioSeconds"]) if entity.get("AudioSeconds") is not None else None
+            ),
+            history=json.loads(entity["History"]) if entity.get("History") else [],
         )
+
+    def with_history(self, event: str, detail: str, *, now: dt.datetime) -> list[dict[str, str]]:
+        """This row's history with one more entry, the oldest dropped past the cap."""
+        entry = {"at": now.isoformat(), "event": event, "detail": clip_message(detail)[:500]}
+        return [*self.history, entry][-HISTORY_LIMIT:]
 
 
 def source_fields(
@@ -246,6 +264,9 @@ def source_fields(
     batch: str | None = None,
     queued_at: dt.datetime | None = None,
     warning: str | None = None,
+    route: str | None = None,
+    audio_seconds: float | None = None,
+    history: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Properties to merge into a source row; None leaves a property unchanged.
 
@@ -292,6 +313,9 @@ def source_fields(
         "Batch": batch,
         "QueuedAt": queued_at,
         "Warning": clip_message(warning) if warning is not None else None,
+        "Route": route,
+        "AudioSeconds": audio_seconds,
+        "History": json.dumps(history) if history is not None else None,
     }
     changes.update({key: value for key, value in optional.items() if value is not None})
     return changes
