@@ -14,6 +14,7 @@ from functions import (
     intake,
     poller,
     speech_http,
+    speech_webhooks,
     submitter,
     sweep,
     transcriptions,
@@ -28,6 +29,7 @@ for blueprint in (
     poller.bp,
     sweep.bp,
     speech_http.bp,
+    speech_webhooks.bp,
     transcriptions.bp,
     health.bp,
 ):

@@ -132,6 +132,12 @@ def stack_wiring(stack_env: Mapping[str, str]) -> dict[str, str]:
     for name in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
         if name in stack_env:
             wiring[name] = stack_env[name]
+    # Where the emulator delivers web hook events (used with SPEECH_WEBHOOKS=on): the local
+    # host, over plain HTTP on loopback, with the stack's own secret.
+    if "FUNCTIONS_BASE_URL" in stack_env:
+        wiring["SPEECH_WEBHOOK_URL"] = f"{stack_env['FUNCTIONS_BASE_URL']}/api/speech/webhooks"
+    if "LOCAL_WEBHOOK_SECRET" in stack_env:
+        wiring["SPEECH_WEBHOOK_SECRET"] = stack_env["LOCAL_WEBHOOK_SECRET"]
     return wiring
 
 

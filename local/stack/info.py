@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -54,6 +55,11 @@ class StackSecrets:
             f"/subscriptions/{self.subscription_id}/resourceGroups/local/providers/"
             "Microsoft.CognitiveServices/accounts/speech-emulator"
         )
+
+    @property
+    def webhook_secret(self) -> str:
+        """The key Speech web hook deliveries are signed with offline (from the emulator key)."""
+        return hashlib.sha256(b"speech-webhook:" + self.emulator_key.encode()).hexdigest()
 
     @classmethod
     def ensure(cls, path: Path) -> StackSecrets:

@@ -281,6 +281,7 @@ class Stack:
             "SPEECH_AUTH_MODE": "entra",
             "SPEECH_RESOURCE_ID": stack_secrets.resource_id,
             "SPEECH_KEY_LOCAL": stack_secrets.emulator_key,
+            "LOCAL_WEBHOOK_SECRET": stack_secrets.webhook_secret,
             "REQUESTS_CA_BUNDLE": str(certs.bundle),
             "SSL_CERT_FILE": str(certs.bundle),
             "FUNCTIONS_BASE_URL": f"http://{HOST}:{self.ports.functions}",

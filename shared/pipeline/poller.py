@@ -10,7 +10,9 @@ service's hint.
 
 A job that ended is finished (:mod:`~.finishing`): outputs, retries, reports. A job stuck
 (NotStarted/Running) beyond ``stuck_after_hours`` is reported ``Stuck``; a job the service
-no longer knows (404) sends its inputs back for another submission. Then the job is
+no longer knows (404) sends its inputs back for another submission. While a healthy Speech
+web hook announces completions (:mod:`~.speech_hook`), a job is polled only every
+``webhook_poll_interval_seconds``: the hook makes it due the moment it ends. Then the job is
 deleted from the service and its row from the ledger (the source rows keep the outcome).
 Everything is idempotent: a tick that crashed half-way is repeated by the next one.
 """
@@ -27,6 +29,7 @@ from shared.pipeline.budget import WINDOW_SECONDS, SpeechBudget
 from shared.pipeline.clock import utcnow
 from shared.pipeline.finishing import POLL_RETRY, FinishTally, JobFinish
 from shared.pipeline.ledger.records import JobRecord
+from shared.pipeline.speech_hook import hooks_healthy
 from shared.redact import get_logger, redact
 from shared.speech.errors import NotFoundError, RateLimitError, SpeechError
 from shared.speech.models import Status, Transcription
@@ -107,6 +110,8 @@ async def poll_once(ctx: AppContext, *, now: dt.datetime | None = None) -> PollS
         jobs = jobs[:granted]
     stop = asyncio.Event()
     semaphore = asyncio.Semaphore(settings.poll_concurrency)
+    # A healthy web hook announces each job's end: polls are then only the backstop.
+    backstop = settings.webhook_poll_interval_seconds if jobs and await hooks_healthy(ctx) else 0.0
 
     async def run(job: JobRecord) -> None:
         async with semaphore:
@@ -114,7 +119,7 @@ async def poll_once(ctx: AppContext, *, now: dt.datetime | None = None) -> PollS
                 summary.deferred += 1
                 return
             try:
-                await _poll_job(ctx, job, now, stop, summary)
+                await _poll_job(ctx, job, now, stop, summary, backstop=backstop)
             except Exception:
                 summary.errors += 1
                 _log.exception("polling job %s failed; it is retried on a later tick", job.job_id)
@@ -132,10 +137,13 @@ async def _poll_job(
     now: dt.datetime,
     stop: asyncio.Event,
     summary: PollSummary,
+    *,
+    backstop: float = 0.0,
 ) -> None:
     settings = ctx.settings
-    interval = next_interval(
-        job, settings.poll_min_interval_seconds, settings.poll_max_interval_seconds
+    interval = max(
+        backstop,
+        next_interval(job, settings.poll_min_interval_seconds, settings.poll_max_interval_seconds),
     )
     if not await ctx.ledger.lease_job(job, now=now, interval=interval):
         summary.deferred += 1

@@ -2,7 +2,8 @@
 
 Events are hints: they arrive late, twice, or never (a storage outage longer than the
 host's retries ends in the poison queue; Event Grid gives up after its own retries). One
-timer tick (``SWEEP_SCHEDULE``) does four bounded things:
+timer tick (``SWEEP_SCHEDULE``) does four bounded things (after, with
+``SPEECH_WEBHOOKS=on``, checking the Speech web hook: :func:`~.speech_hook.ensure_hook`):
 
 1. **Poison queue** — blobs the host gave up on are taken in again (:mod:`~.poison`).
 2. **Pending index** — due ``Received`` claims whose holder died are run again; leftover
@@ -40,6 +41,7 @@ from shared.pipeline.manifest import handle_manifest_blob, recover_manifest
 from shared.pipeline.outputs import SUPERSEDED_MESSAGES, Currency, remove_outputs
 from shared.pipeline.poison import PoisonBlob, drain
 from shared.pipeline.queueing import requeue
+from shared.pipeline.speech_hook import ensure_hook
 from shared.redact import get_logger
 
 if TYPE_CHECKING:
@@ -91,6 +93,7 @@ async def sweep_once(ctx: AppContext, *, now: dt.datetime | None = None) -> Swee
         summary.poison += 1
 
     steps: list[Callable[[], Awaitable[object]]] = [
+        partial(ensure_hook, ctx, now=now),
         partial(drain, ctx, poisoned, limit=settings.poll_batch_size),
         partial(_pending_pass, ctx, now, summary),
         *(

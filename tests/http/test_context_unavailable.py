@@ -149,7 +149,14 @@ def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]
 
 def test_every_http_function_is_covered() -> None:
     names = {name for name, _, _ in ROUTES}
-    assert names == {"recognize", "transcribe", "transcriptions", "transcription", "health"}
+    assert names == {
+        "recognize",
+        "transcribe",
+        "transcriptions",
+        "transcription",
+        "health",
+        "speech_webhooks",
+    }
 
 
 @pytest.mark.parametrize(("name", "method", "route"), ROUTES, ids=lambda v: str(v))

@@ -40,12 +40,13 @@ No column name is written outside this package.
 
 from shared.pipeline.ledger.budget import BudgetRows
 from shared.pipeline.ledger.cursors import SweepCursors
+from shared.pipeline.ledger.hooks import HookRows
 from shared.pipeline.ledger.jobs import JobRows
 from shared.pipeline.ledger.queue import QueueRows
 from shared.pipeline.ledger.sources import SourceRows
 
 
-class Ledger(SourceRows, JobRows, QueueRows, SweepCursors, BudgetRows):
+class Ledger(SourceRows, JobRows, QueueRows, SweepCursors, BudgetRows, HookRows):
     """Every read and conditional write of the ledger table."""
 
 

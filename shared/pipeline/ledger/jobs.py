@@ -76,6 +76,25 @@ class JobRows(TableAccess):
             return True
         return await self._update_job(job, changes)
 
+    async def hasten_job(self, job_id: str, *, now: dt.datetime, guard_seconds: float) -> bool:
+        """Make an active job due at once (the service announced its end); False if unknown.
+
+        A job polled within ``guard_seconds`` is being finished by that poll, or was just
+        found running: it is due when the guard ends, so two pollers never finish it at once.
+        """
+        for _ in range(3):
+            job = await self.get_job(job_id)
+            if job is None:
+                return False
+            due = now
+            if job.last_polled_at is not None:
+                due = max(now, job.last_polled_at + dt.timedelta(seconds=guard_seconds))
+            if job.next_poll_at <= due:
+                return True
+            if await self._update_job(job, {"NextPollAt": due}):
+                return True
+        return True  # others kept writing the row: it is being polled
+
     async def defer_job(self, job: JobRecord, *, until: dt.datetime) -> bool:
         """Poll no sooner than ``until`` (the service asked us to wait)."""
         return await self._update_job(job, {"NextPollAt": until})

@@ -15,6 +15,8 @@ PENDING_PREFIX = "pending|"
 CURSOR_PREFIX = "sweep|"
 BUDGET_PREFIX = "budget|"
 BATCH_PREFIX = "batch|"
+#: The one row describing the app's Speech web hook.
+HOOK_ROW = "hook|speech"
 #: Queue groups live in one partition; each group's entries in a partition of their own.
 GROUPS_PARTITION = "groups"
 QUEUE_PARTITION_PREFIX = "queue|"
