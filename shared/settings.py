@@ -174,6 +174,28 @@ class AppSettings(BaseSettings):
     #: The poll interval of a job while a healthy hook will announce its completion.
     webhook_poll_interval_seconds: float = Field(default=900.0, gt=0, le=86_400)
 
+    # -- operating it: events, actions, the status page, cost ---------------------------
+    #: The Storage queue (AudioStorage account) every terminal state is published to as a
+    #: CloudEvents 1.0 event, at least once.
+    events_queue: str = Field(
+        default="transcription-events", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
+    )
+    #: An Event Grid custom topic's endpoint to publish the same events to (Entra auth);
+    #: empty publishes to the queue only.
+    event_grid_topic_endpoint: str | None = None
+    #: NCRONTAB of the timer that publishes the ledger's outbox of events.
+    events_schedule: str = "*/10 * * * * *"
+    #: Files one bulk re-run (``POST /api/retry``) re-queues at most.
+    retry_max_per_call: int = Field(default=100, ge=1, le=1000)
+    #: Lifetime of the read-only download links the status page hands out.
+    download_sas_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    #: Price of an hour of audio per route, for the cost estimate; unset shows none
+    #: (take them from the Speech pricing page for your region and agreement).
+    price_per_audio_hour_batch: float | None = Field(default=None, ge=0)
+    price_per_audio_hour_fast: float | None = Field(default=None, ge=0)
+    #: The currency the prices are in.
+    cost_currency: str = Field(default="USD", min_length=3, max_length=3)
+
     # -- reconciliation sweep -------------------------------------------------------------
     #: NCRONTAB of the sweep timer: it compares the containers with the ledger.
     sweep_schedule: str = "30 */5 * * * *"

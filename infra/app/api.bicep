@@ -449,6 +449,41 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
           name: 'WEBHOOK_POLL_INTERVAL_SECONDS'
           value: '900'
         }
+        // -- operating it: events, actions, cost (shared/settings.py) ----------------------
+        {
+          name: 'EVENTS_QUEUE'
+          value: 'transcription-events'
+        }
+        // Empty: events go to the Storage queue only.
+        {
+          name: 'EVENT_GRID_TOPIC_ENDPOINT'
+          value: ''
+        }
+        {
+          name: 'EVENTS_SCHEDULE'
+          value: '*/10 * * * * *'
+        }
+        {
+          name: 'RETRY_MAX_PER_CALL'
+          value: '100'
+        }
+        {
+          name: 'DOWNLOAD_SAS_MINUTES'
+          value: '15'
+        }
+        // Empty: no cost estimate until a price per audio hour is set for the region.
+        {
+          name: 'PRICE_PER_AUDIO_HOUR_BATCH'
+          value: ''
+        }
+        {
+          name: 'PRICE_PER_AUDIO_HOUR_FAST'
+          value: ''
+        }
+        {
+          name: 'COST_CURRENCY'
+          value: 'USD'
+        }
         // -- Speech, keyless -------------------------------------------------------------
         {
           name: 'SPEECH_ENDPOINT'

@@ -46,10 +46,18 @@ class SourceState(StrEnum):
     #: A newer version of the same path exists, or the blob was deleted: this version's
     #: outputs are never written over the newer one's.
     SUPERSEDED = "Superseded"
+    #: An operator cancelled it before it was transcribed (``POST ...:cancel``).
+    CANCELLED = "Cancelled"
 
 
 TERMINAL_STATES = frozenset(
-    {SourceState.SUCCEEDED, SourceState.FAILED, SourceState.REJECTED, SourceState.SUPERSEDED}
+    {
+        SourceState.SUCCEEDED,
+        SourceState.FAILED,
+        SourceState.REJECTED,
+        SourceState.SUPERSEDED,
+        SourceState.CANCELLED,
+    }
 )
 
 
@@ -150,8 +158,13 @@ class SourceRecord:
     route: str | None = None
     #: Audio length in seconds, from the header (routing) and then from the result.
     audio_seconds: float | None = None
-    #: What happened to this version, oldest first (see :func:`history_entry`).
+    #: What happened to this version, oldest first (:meth:`with_history` adds one).
     history: list[dict[str, str]] = field(default_factory=list)
+    #: W3C ``traceparent`` of the trace this version's whole life is recorded in.
+    trace_parent: str | None = None
+    #: An operator asked to cancel it while a job held it; the job is cancelled once all
+    #: of its files are.
+    cancel_requested: bool = False
 
     @property
     def pending(self) -> bool:
@@ -230,6 +243,8 @@ class SourceRecord:
                 float(entity["AudioSeconds"]) if entity.get("AudioSeconds") is not None else None
             ),
             history=json.loads(entity["History"]) if entity.get("History") else [],
+            trace_parent=text("TraceParent"),
+            cancel_requested=bool(entity.get("CancelRequested")),
         )
 
     def with_history(self, event: str, detail: str, *, now: dt.datetime) -> list[dict[str, str]]:
@@ -267,6 +282,8 @@ def source_fields(
     route: str | None = None,
     audio_seconds: float | None = None,
     history: list[dict[str, str]] | None = None,
+    trace_parent: str | None = None,
+    cancel_requested: bool | None = None,
 ) -> dict[str, Any]:
     """Properties to merge into a source row; None leaves a property unchanged.
 
@@ -316,6 +333,8 @@ def source_fields(
         "Route": route,
         "AudioSeconds": audio_seconds,
         "History": json.dumps(history) if history is not None else None,
+        "TraceParent": trace_parent,
+        "CancelRequested": cancel_requested,
     }
     changes.update({key: value for key, value in optional.items() if value is not None})
     return changes
