@@ -109,6 +109,9 @@ param speechWebhooks bool = false
 @description('SPEECH_WEBHOOK_SECRET: HMAC key of the Speech web hook deliveries, stored in Key Vault (only with speechWebhooks). azd generates it.')
 param speechWebhookSecret string
 
+@description('Also publish the completion events (CloudEvents 1.0) to a new Event Grid custom topic, Entra-only, with the app as its one sender (EVENT_GRID_TOPIC_ENDPOINT). The Storage queue transcription-events gets them either way.')
+param eventGridTopic bool = false
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -120,6 +123,7 @@ var inputContainerName = 'audio-input'
 var requestsContainerName = 'transcription-requests'
 var outputContainerName = 'transcripts'
 var ledgerTableName = 'transcriptionledger'
+var eventsQueueName = 'transcription-events'
 
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
 // The Flex Consumption deployment package container (azd uploads the zip there).
@@ -157,6 +161,7 @@ module storage 'app/storage.bicep' = {
     outputContainerName: outputContainerName
     deploymentContainerName: deploymentContainerName
     ledgerTableName: ledgerTableName
+    eventsQueueName: eventsQueueName
     audioRetentionDays: audioRetentionDays
   }
 }
@@ -231,6 +236,18 @@ module keyVault 'app/keyvault.bicep' = if (speechWebhooks) {
   }
 }
 
+// The completion events' Event Grid topic, only with eventGridTopic (the queue always gets them).
+module eventGridTopicModule 'app/eventgrid-topic.bicep' = if (eventGridTopic) {
+  name: 'eventgrid-topic'
+  scope: rg
+  params: {
+    name: '${abbrs.eventGridTopics}${resourceToken}'
+    location: location
+    tags: tags
+    appPrincipalId: identity.outputs.principalId
+  }
+}
+
 module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -274,6 +291,8 @@ module api 'app/api.bicep' = {
     // https://learn.microsoft.com/azure/azure-resource-manager/bicep/conditional-resource-deployment);
     // reading it also orders the app after the vault's role assignment.
     speechWebhookSecretUri: speechWebhooks ? keyVault!.outputs.speechWebhookSecretUri : ''
+    eventsQueueName: eventsQueueName
+    eventGridTopicEndpoint: eventGridTopic ? eventGridTopicModule!.outputs.endpoint : ''
   }
   // The host reads storage and Application Insights with the identity from its first start.
   dependsOn: [
@@ -313,3 +332,6 @@ output SPEECH_ENDPOINT string = speechAccess.outputs.endpoint
 output SPEECH_RESOURCE_ID string = speechAccess.outputs.id
 // Empty without web hooks (no vault).
 output AZURE_KEY_VAULT_NAME string = speechWebhooks ? keyVault!.outputs.name : ''
+output EVENTS_QUEUE string = eventsQueueName
+// Empty without the topic.
+output EVENT_GRID_TOPIC_ENDPOINT string = eventGridTopic ? eventGridTopicModule!.outputs.endpoint : ''

@@ -86,6 +86,12 @@ param speechWebhooks bool
 @description('Versionless URI of the web hook secret in Key Vault (SPEECH_WEBHOOK_SECRET\'s reference); empty without web hooks.')
 param speechWebhookSecretUri string
 
+@description('EVENTS_QUEUE: the Storage queue the completion events go to.')
+param eventsQueueName string
+
+@description('EVENT_GRID_TOPIC_ENDPOINT: the Event Grid topic the completion events also go to; empty for none.')
+param eventGridTopicEndpoint string
+
 resource storage 'Microsoft.Storage/storageAccounts@2024-01-01' existing = {
   name: storageAccountName
 }
@@ -218,6 +224,21 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
+        }
+        // telemetryMode OpenTelemetry (host.json): the worker exports the spans, metrics and logs
+        // of the app with the Azure Monitor distro as the identity above, and the host stops
+        // forwarding worker logs, so none is written twice (opentelemetry-howto on Learn,
+        // https://learn.microsoft.com/azure/azure-functions/opentelemetry-howto).
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
+        // The automatic instrumentations of the distro stay off (shared/telemetry/setup.py lists
+        // the same): the app traces its storage and Speech calls itself, with no SAS in a span,
+        // and the host records each invocation already (Duplicate request telemetry, same page).
+        {
+          name: 'OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'
+          value: 'azure_sdk,django,fastapi,flask,httpx,psycopg2,requests,urllib,urllib3'
         }
         // HTTP streams (azurefunctions-extensions-http-fastapi) need init-time indexing.
         {
@@ -452,12 +473,12 @@ resource functionApp 'Microsoft.Web/sites@2024-11-01' = {
         // -- operating it: events, actions, cost (shared/settings.py) ----------------------
         {
           name: 'EVENTS_QUEUE'
-          value: 'transcription-events'
+          value: eventsQueueName
         }
-        // Empty: events go to the Storage queue only.
+        // Empty (main.bicep's eventGridTopic off): events go to the Storage queue only.
         {
           name: 'EVENT_GRID_TOPIC_ENDPOINT'
-          value: ''
+          value: eventGridTopicEndpoint
         }
         {
           name: 'EVENTS_SCHEDULE'

@@ -26,6 +26,9 @@ param deploymentContainerName string
 @description('Table of the job ledger (LEDGER_TABLE).')
 param ledgerTableName string
 
+@description('Queue the app publishes its completion events to (EVENTS_QUEUE).')
+param eventsQueueName string
+
 @minValue(0)
 @description('Delete input audio this many days after its last modification; 0 disables the rule.')
 param audioRetentionDays int
@@ -116,6 +119,18 @@ resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2024-01-0
 resource ledgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2024-01-01' = {
   parent: tableService
   name: ledgerTableName
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2024-01-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// One CloudEvents 1.0 message per terminal state of a file (Base64 JSON), for consumers to read
+// with their own Entra identity (Storage Queue Data Message Processor on this queue is enough).
+resource eventsQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2024-01-01' = {
+  parent: queueService
+  name: eventsQueueName
 }
 
 resource audioLifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2024-01-01' = if (audioRetentionDays > 0) {

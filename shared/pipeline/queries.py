@@ -19,9 +19,9 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
+from shared.pipeline.api_model import ApiModel
 from shared.pipeline.ledger.records import SourceRecord, SourceState
 from shared.pipeline.reports import ERROR_SUFFIX
 
@@ -32,13 +32,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True
-    )
-
-
-class OutputLink(_Model):
+class OutputLink(ApiModel):
     """One output blob of a transcription."""
 
     #: ``json``, ``txt``, ``srt``, ``vtt`` or ``error`` (the error report).
@@ -49,14 +43,14 @@ class OutputLink(_Model):
     url: str
 
 
-class ErrorInfo(_Model):
+class ErrorInfo(ApiModel):
     """Why a file was rejected or failed."""
 
     code: str
     message: str | None = None
 
 
-class HistoryEvent(_Model):
+class HistoryEvent(ApiModel):
     """One entry of a version's history."""
 
     at: dt.datetime
@@ -64,7 +58,7 @@ class HistoryEvent(_Model):
     detail: str | None = None
 
 
-class TranscriptionStatus(_Model):
+class TranscriptionStatus(ApiModel):
     """One source blob version (one request for it) and what became of it."""
 
     container: str
@@ -92,13 +86,13 @@ class TranscriptionStatus(_Model):
     #: Something to know although nothing failed (a model retiring soon).
     warning: str | None = None
     error: ErrorInfo | None = None
-    outputs: list[OutputLink] = []
+    outputs: list[OutputLink] = Field(default_factory=list)
     #: ``container/path@etag`` of the manifest that asked for this file, if one did.
     manifest: str | None = None
     destination_prefix: str | None = None
     options: dict[str, Any] | None = None
     #: For a manifest: its jobs and how many of its files were taken or rejected.
-    job_ids: list[str] = []
+    job_ids: list[str] = Field(default_factory=list)
     file_count: int | None = None
     rejected_count: int | None = None
     #: ``fast`` or ``batch``: the API that transcribes this version.
@@ -106,10 +100,10 @@ class TranscriptionStatus(_Model):
     #: Audio length, from the header and then from the result.
     audio_seconds: float | None = None
     #: What happened to this version, oldest first: routing, fallbacks, transcription.
-    events: list[HistoryEvent] = []
+    events: list[HistoryEvent] = Field(default_factory=list)
 
 
-class TranscriptionPage(_Model):
+class TranscriptionPage(ApiModel):
     """One page of :func:`list_transcriptions`; pass ``continuation`` back for the next."""
 
     container: str
@@ -117,7 +111,7 @@ class TranscriptionPage(_Model):
     continuation: str | None = None
 
 
-class TranscriptionHistory(_Model):
+class TranscriptionHistory(ApiModel):
     """Every version and request of one path, newest first."""
 
     container: str

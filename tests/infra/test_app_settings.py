@@ -43,6 +43,10 @@ HOST_SETTINGS = {
     "AZURE_CLIENT_ID",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    # the Python worker configures the Azure Monitor distro itself (opentelemetry-howto)
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+    # the distro: its automatic instrumentations, all off (shared/telemetry/setup.py)
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
     # HTTP streams
     "PYTHON_ENABLE_INIT_INDEXING",
 }
@@ -91,20 +95,34 @@ def resolve(value: Any) -> Any:
     """An api.bicep value where the templates fix it, else ``None``: a literal; an api.bicep
     parameter that main.bicep feeds from one of its own parameter defaults or variables; or a
     ``condition ? a : b`` whose condition resolves so (SPEECH_WEBHOOKS, SPEECH_WEBHOOK_SECRET)."""
-    api, main = template("app/api.bicep"), template("main.bicep")
+    api = template("app/api.bicep")
     fixed = literal(api, value)
     if fixed is None and isinstance(value, str) and value in api["parameters"]:
-        argument = body(main["modules"]["api"])["params"][value]
-        if isinstance(argument, str) and argument in main["parameters"]:
-            fixed = literal(main, main["parameters"][argument]["default"])
-        elif isinstance(argument, str) and argument in main.get("variables", {}):
-            fixed = literal(main, main["variables"][argument]["value"])
+        fixed = _resolve_in_main(body(template("main.bicep")["modules"]["api"])["params"][value])
     operator = value.get("operator") if isinstance(value, dict) else None
     if fixed is None and isinstance(operator, dict) and operator["type"] == "conditional":
         condition = resolve(operator["operands"]["condition"])
         if isinstance(condition, bool):
             fixed = resolve(operator["operands"]["true_value" if condition else "false_value"])
     return fixed
+
+
+def _resolve_in_main(argument: Any) -> Any:
+    """What main.bicep passes to api.bicep, where its defaults fix it: a parameter default, a
+    variable, or ``condition ? a : b`` on a parameter (EVENT_GRID_TOPIC_ENDPOINT)."""
+    main = template("main.bicep")
+    if isinstance(argument, str) and argument in main["parameters"]:
+        return literal(main, main["parameters"][argument]["default"])
+    if isinstance(argument, str) and argument in main.get("variables", {}):
+        return literal(main, main["variables"][argument]["value"])
+    operator = argument.get("operator") if isinstance(argument, dict) else None
+    if isinstance(operator, dict) and operator["type"] == "conditional":
+        condition = _resolve_in_main(operator["operands"]["condition"])
+        if isinstance(condition, bool):
+            return _resolve_in_main(
+                operator["operands"]["true_value" if condition else "false_value"]
+            )
+    return literal(main, argument)
 
 
 def resolved_values() -> dict[str, Any]:

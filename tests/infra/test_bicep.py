@@ -33,7 +33,8 @@ from tests.infra.bicep import (
 # monitor.md) and, for the Speech role, the built-in role table of Microsoft's Azure Verified
 # Module for Cognitive Services (Azure/bicep-registry-modules,
 # avm/res/cognitive-services/account/main.bicep); for Key Vault, "Azure built-in roles for
-# Security" (learn.microsoft.com/azure/role-based-access-control/built-in-roles/security).
+# Security" (learn.microsoft.com/azure/role-based-access-control/built-in-roles/security); for
+# Event Grid, "Azure built-in roles for Integration" (.../built-in-roles/integration).
 ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",  # built-in-roles/storage
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",  # .../storage
@@ -42,10 +43,11 @@ ROLES = {
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",  # .../monitor
     "f2dc8367-1007-4938-bd23-fe263f013447": "Cognitive Services Speech User",  # AVM account
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",  # .../security
+    "d5a91429-5739-47e2-a06b-3470a27159e7": "EventGrid Data Sender",  # .../integration
 }
 
 # Roles only the app's identity holds: the deploying user needs none of them to debug locally.
-APP_ONLY_ROLES = {"Key Vault Secrets User"}
+APP_ONLY_ROLES = {"Key Vault Secrets User", "EventGrid Data Sender"}
 
 # What each principal must hold, and nothing more: the app's identity and the deploying user.
 EXPECTED_GRANTS = {
@@ -64,6 +66,8 @@ API_VERSIONS = {
     "Microsoft.Storage/storageAccounts/blobServices/containers": "2024-01-01",
     "Microsoft.Storage/storageAccounts/tableServices": "2024-01-01",
     "Microsoft.Storage/storageAccounts/tableServices/tables": "2024-01-01",
+    "Microsoft.Storage/storageAccounts/queueServices": "2024-01-01",
+    "Microsoft.Storage/storageAccounts/queueServices/queues": "2024-01-01",
     "Microsoft.Storage/storageAccounts/managementPolicies": "2024-01-01",
     "Microsoft.Web/serverfarms": "2024-11-01",
     "Microsoft.Web/sites": "2024-11-01",
@@ -73,6 +77,7 @@ API_VERSIONS = {
     "Microsoft.Insights/components": "2020-02-02",
     "Microsoft.EventGrid/systemTopics": "2025-02-15",
     "Microsoft.EventGrid/systemTopics/eventSubscriptions": "2025-02-15",
+    "Microsoft.EventGrid/topics": "2025-02-15",
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
     "Microsoft.KeyVault/vaults": "2024-11-01",
     "Microsoft.KeyVault/vaults/secrets": "2024-11-01",
@@ -106,6 +111,7 @@ def test_the_expected_templates_exist() -> None:
         "app/api.bicep",
         "app/eventgrid-subscriptions.bicep",
         "app/eventgrid.bicep",
+        "app/eventgrid-topic.bicep",
         "app/identity.bicep",
         "app/keyvault.bicep",
         "app/monitoring.bicep",
@@ -172,6 +178,8 @@ def test_storage_has_the_containers_the_table_and_the_audio_lifecycle_rule() -> 
     assert all(body(c)["properties"]["publicAccess"] == "None" for c in containers.values())
     table = the_resource(storage, "Microsoft.Storage/storageAccounts/tableServices/tables")
     assert table["name"] == "ledgerTableName"
+    queue = the_resource(storage, "Microsoft.Storage/storageAccounts/queueServices/queues")
+    assert queue["name"] == "eventsQueueName"
 
     (policy,) = resources(storage, "Microsoft.Storage/storageAccounts/managementPolicies").values()
     assert policy["config"]["condition"]["operator"]["type"] == "greater_than"
@@ -190,8 +198,12 @@ def test_main_wires_the_same_names_into_storage_and_the_app() -> None:
         "outputContainerName",
         "deploymentContainerName",
         "ledgerTableName",
+        "eventsQueueName",
     ):
         assert storage[name] == api[name] == name
+    main = template("main.bicep")
+    queue = main["variables"]["eventsQueueName"]["value"]
+    assert queue == AppSettings.model_fields["events_queue"].default
 
 
 def test_function_app_is_flex_consumption_python_311_with_identity_deployment() -> None:
@@ -599,3 +611,35 @@ def test_the_vault_audit_log_goes_to_the_workspace() -> None:
         "outputs",
         "logAnalyticsId",
     ]
+
+
+# -- completion events (issue #12) ----------------------------------------------------------
+
+
+def test_the_event_grid_topic_is_optional_entra_only_and_feeds_the_app_setting() -> None:
+    main = template("main.bicep")
+    switch = main["parameters"]["eventGridTopic"]
+    assert switch["type"] == "bool"
+    assert switch["default"] is False
+    module = main["modules"]["eventGridTopicModule"]
+    assert module["config"]["condition"] == "eventGridTopic"
+    endpoint = body(main["modules"]["api"])["params"]["eventGridTopicEndpoint"]
+    operands = endpoint["operator"]["operands"]
+    assert operands["condition"] == "eventGridTopic"
+    assert operands["false_value"] == ""
+    topic = the_resource(template("app/eventgrid-topic.bicep"), "Microsoft.EventGrid/topics")
+    assert topic["properties"]["disableLocalAuth"] is True
+    assert topic["properties"]["inputSchema"] == "CloudEventSchemaV1_0"
+    assert topic["properties"]["minimumTlsVersionAllowed"] == "1.2"
+    site = the_resource(template("app/api.bicep"), "Microsoft.Web/sites")
+    settings = {s["name"]: s["value"] for s in site["properties"]["siteConfig"]["appSettings"]}
+    assert settings["EVENT_GRID_TOPIC_ENDPOINT"] == "eventGridTopicEndpoint"
+    assert settings["EVENTS_QUEUE"] == "eventsQueueName"
+
+
+def test_the_app_may_send_queue_messages_and_events_to_the_topic() -> None:
+    # The poison queue's role (Storage Queue Data Contributor, account-wide) covers sending to
+    # the events queue; the topic's sender role is the app's alone.
+    assert ("appPrincipalId", "Storage Queue Data Contributor") in grants()
+    assert ("appPrincipalId", "EventGrid Data Sender") in grants()
+    assert ("userPrincipalId", "EventGrid Data Sender") not in grants()

@@ -9,6 +9,10 @@ Layout (one table, ``settings.ledger_table``)::
     active           sweep|<container>                       where the container's sweep stands
     active           budget|<slot>                           Speech requests used in a 10 s window
     active           batch|<id>                              a job being submitted, its members
+    active           outbox|<event id>                       a terminal state's event to publish
+    stats            state|<shard>                           versions per state now (sharded)
+    stats            day|<yyyy-mm-dd>|<shard>                terminal files, audio s per route
+    stats            prefix|<enc(top-level prefix)>|<shard>  the same per first path segment
     groups           <group id>                              a queue group: shared job options
     queue|<group>    <due ticks>|<source digest>             one queued version, in due order
 
@@ -31,13 +35,22 @@ Every write is conditional: create-if-absent, or merge with the ETag read before
 pending index alone is upserted: it only points, the source row decides.
 The sync SDK runs in worker threads and is imported lazily (cold start).
 
+* **Counters and the outbox** hang on the one write path of source rows
+  (``SourceRows._write_source``): an outbox row is written before a version reaches a
+  terminal state, and every state change is counted after it, in counter rows sharded
+  eight ways (a writer merges one random shard conditionally; a reader sums them with one
+  range query). ``stats`` is a partition of its own so counting never slows the busy
+  ``active`` partition; day rows sort by date, so a month is one range query.
+
 Modules: :mod:`~.keys` (partitions, row keys, encoding), :mod:`~.records` (typed rows and
 their storage form), :mod:`~.table` (conditional table access), and one module per row
-family over it: :mod:`~.sources`, :mod:`~.pending`, :mod:`~.jobs`, :mod:`~.cursors`,
-:mod:`~.budget`, :mod:`~.queue`.
+family over it: :mod:`~.sources` (with :mod:`~.source_reads`), :mod:`~.pending`,
+:mod:`~.jobs`, :mod:`~.cursors`, :mod:`~.budget`, :mod:`~.queue`, :mod:`~.outbox`,
+:mod:`~.counters`.
 No column name is written outside this package.
 """
 
+from shared.pipeline.ledger.actions import ActionRows
 from shared.pipeline.ledger.budget import BudgetRows
 from shared.pipeline.ledger.cursors import SweepCursors
 from shared.pipeline.ledger.hooks import HookRows
@@ -46,7 +59,7 @@ from shared.pipeline.ledger.queue import QueueRows
 from shared.pipeline.ledger.sources import SourceRows
 
 
-class Ledger(SourceRows, JobRows, QueueRows, SweepCursors, BudgetRows, HookRows):
+class Ledger(ActionRows, SourceRows, JobRows, QueueRows, SweepCursors, BudgetRows, HookRows):
     """Every read and conditional write of the ledger table."""
 
 

@@ -17,6 +17,14 @@ BUDGET_PREFIX = "budget|"
 BATCH_PREFIX = "batch|"
 #: The one row describing the app's Speech web hook.
 HOOK_ROW = "hook|speech"
+#: Events of terminal states waiting to be published (``active``), one row per event.
+OUTBOX_PREFIX = "outbox|"
+#: Counters live in a partition of their own, away from the busy ``active`` one.
+STATS_PARTITION = "stats"
+#: Sharded counter rows: versions per state now; terminal files and audio per day, per prefix.
+STATE_COUNT_PREFIX = "state|"
+DAY_STATS_PREFIX = "day|"
+PREFIX_STATS_PREFIX = "prefix|"
 #: Queue groups live in one partition; each group's entries in a partition of their own.
 GROUPS_PARTITION = "groups"
 QUEUE_PARTITION_PREFIX = "queue|"

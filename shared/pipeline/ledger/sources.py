@@ -3,25 +3,25 @@
 Every transition is one ETag-conditional merge of the row (re-read and retried when another
 writer got in between); the pending index (:mod:`~.pending`) is written before a row
 becomes pending and dropped after it leaves.
+
+Every write of a source row — creation, claim, transition, finish — goes through
+:meth:`SourceRows._write_source`, the one place that knows the state before and after:
+it writes the outbox row of a terminal state before the write (:mod:`~.outbox`) and
+counts the change after it (:mod:`~.counters`). A state change made anywhere else would
+be neither announced nor counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.pipeline.ledger.keys import (
-    KEY_SEPARATOR,
-    MAX_KEY_PATH_UNITS,
-    SourceRef,
-    clip_units,
-    encode_key_part,
-    key_upper_bound,
-    path_key,
-    source_partition,
-    utf16_units,
-)
+from shared.pipeline.ledger.counters import CounterRows
+from shared.pipeline.ledger.keys import SourceRef
+from shared.pipeline.ledger.outbox import OutboxRows
 from shared.pipeline.ledger.pending import PendingIndex
 from shared.pipeline.ledger.records import (
     TERMINAL_STATES,
@@ -29,10 +29,12 @@ from shared.pipeline.ledger.records import (
     SourceKind,
     SourceRecord,
     SourceState,
+    as_utc,
     clip_message,
     pack,
     source_fields,
 )
+from shared.pipeline.ledger.source_reads import SourceReads
 from shared.redact import get_logger
 
 _log = get_logger(__name__)
@@ -51,18 +53,68 @@ def _new_row(ref: SourceRef, kind: SourceKind) -> dict[str, Any]:
     }
 
 
-class SourceRows(PendingIndex):
+def _after(before: SourceRecord | None, fields: Mapping[str, Any]) -> SourceRecord:
+    """The row as ``fields`` leave it, as far as the outbox and the counters need to know."""
+    if before is None:
+        return SourceRecord.from_entity(fields)
+    seconds = fields.get("AudioSeconds")
+    return dataclasses.replace(
+        before,
+        state=SourceState(fields.get("State") or before.state),
+        route=fields.get("Route") or before.route,
+        audio_seconds=float(seconds) if seconds is not None else before.audio_seconds,
+        completed_at=as_utc(fields.get("CompletedAt")) or before.completed_at,
+    )
+
+
+def _move_detail(changes: Mapping[str, Any]) -> str:
+    """What a history entry says of a state move: the job, or the error, it came with."""
+    if changes.get("ErrorCode"):
+        return f"{changes['ErrorCode']}: {changes.get('ErrorMessage') or ''}".strip()
+    if changes.get("JobId"):
+        return f"in job {changes['JobId']}"
+    return ""
+
+
+class SourceRows(SourceReads, PendingIndex, OutboxRows, CounterRows):
     """Reads and conditional transitions of source rows."""
 
-    async def get_source_at(self, partition: str, row: str) -> SourceRecord | None:
-        """The source row with these keys, if any (a queue entry knows only the keys)."""
-        entity = await self._get(partition, row)
-        return SourceRecord.from_entity(entity) if entity is not None else None
+    async def _write_source(
+        self, before: SourceRecord | None, fields: Mapping[str, Any]
+    ) -> str | None:
+        """Write a source row: create ``fields`` (a whole entity) when ``before`` is None,
+        else merge them if the row still has ``before``'s ETag. The new ETag, or None.
 
-    async def get_source(self, ref: SourceRef) -> SourceRecord | None:
-        """The source row of ``ref``, if any."""
-        entity = await self._get(ref.partition_key, ref.row_key)
-        return SourceRecord.from_entity(entity) if entity is not None else None
+        The choke point of every source row write. A move into a terminal state writes its
+        outbox row first (and stamps ``CompletedAt`` if the caller did not), so no terminal
+        state is ever reached unannounced; a move out of one keeps the data of its event
+        should it not be published yet. After the write, the change is counted; a counter
+        failure is logged, never raised.
+        """
+        changes = dict(fields)
+        state = SourceState(changes["State"]) if "State" in changes else None
+        moved = state is not None and (before is None or state is not before.state)
+        if moved and before is not None and not before.pending:
+            await self.freeze_outbox(before)
+        if moved and state in TERMINAL_STATES and as_utc(changes.get("CompletedAt")) is None:
+            changes["CompletedAt"] = dt.datetime.now(dt.UTC)
+        if moved and before is not None and "History" not in changes:
+            # Every move is in the version's history; callers that say more write their own.
+            assert state is not None
+            changes["History"] = json.dumps(
+                before.with_history(state.value, _move_detail(changes), now=dt.datetime.now(dt.UTC))
+            )
+        after = _after(before, changes) if moved else None
+        if after is not None and not after.pending:
+            await self.put_outbox(after, now=dt.datetime.now(dt.UTC))
+        if before is None:
+            etag = await self._create(changes)
+        else:
+            ref = before.ref
+            etag = await self._merge(ref.partition_key, ref.row_key, changes, before.row_etag)
+        if etag is not None and after is not None:
+            await self.count_transition(before, after)
+        return etag
 
     async def claim_source(
         self,
@@ -93,7 +145,7 @@ class SourceRows(PendingIndex):
         }
         # The index first: a claim is never without one, whatever happens in between.
         await self.ensure_pending(ref, kind, due_at=now + stale_after)
-        etag = await self._create(entity)
+        etag = await self._write_source(None, entity)
         if etag is not None:
             record = SourceRecord.from_entity(entity)
             record.row_etag = etag
@@ -115,7 +167,7 @@ class SourceRows(PendingIndex):
             "Attempts": current.attempts + 1,
             "UpdatedAt": now,
         }
-        new_etag = await self._merge(ref.partition_key, ref.row_key, changes, current.row_etag)
+        new_etag = await self._write_source(current, changes)
         if new_etag is None:
             return None
         current.row_etag = new_etag
@@ -128,12 +180,13 @@ class SourceRows(PendingIndex):
     async def update_claim(self, claim: Claim, changes: Mapping[str, Any]) -> bool:
         """Merge ``changes`` into the claimed row if the claim still holds."""
         record = claim.record
-        etag = await self._merge(
-            record.ref.partition_key, record.ref.row_key, changes, record.row_etag
-        )
+        etag = await self._write_source(record, changes)
         if etag is None:
             return False
         record.row_etag = etag
+        if changes.get("State"):
+            # What the row is now: a later write on this claim counts from here.
+            record.state = SourceState(changes["State"])
         return True
 
     async def resolve_claim(self, claim: Claim, changes: Mapping[str, Any]) -> bool:
@@ -182,7 +235,7 @@ class SourceRows(PendingIndex):
             "Attempts": 1,
             **fields,
         }
-        if await self._create(entity) is not None:
+        if await self._write_source(None, entity) is not None:
             return True
         current = await self.get_source(ref)
         if current is None or current.state in TERMINAL_STATES:
@@ -190,8 +243,7 @@ class SourceRows(PendingIndex):
         job_id = fields.get("JobId")
         if current.job_id and current.job_id != job_id:
             return False
-        etag = await self._merge(ref.partition_key, ref.row_key, fields, current.row_etag)
-        return etag is not None
+        return await self._write_source(current, fields) is not None
 
     async def finish_source(
         self,
@@ -216,67 +268,11 @@ class SourceRows(PendingIndex):
             if not self._held_by(current, job_id, batch):
                 return None
             fields = {"JobId": job_id, "Batch": "", **changes}
-            etag = await self._merge(ref.partition_key, ref.row_key, fields, current.row_etag)
-            if etag is not None:
+            if await self._write_source(current, fields) is not None:
                 if current.state is SourceState.RECEIVED:
                     await self.drop_pending(current)
                 return await self.get_source(ref)
         raise RuntimeError(f"{ref.display} kept changing while its job was being finished")
-
-    async def sources_for_path(self, container: str, path: str) -> list[SourceRecord]:
-        """Every version and request of one path, newest first."""
-        lower = f"{path_key(path)}{KEY_SEPARATOR}"
-        entities, _ = await self._query_page(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Path eq @path",
-            {
-                "pk": source_partition(container),
-                "lo": lower,
-                "hi": key_upper_bound(lower),
-                "path": path,
-            },
-            limit=1000,
-        )
-        records = [SourceRecord.from_entity(e) for e in entities]
-        oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-        return sorted(records, key=lambda r: r.received_at or oldest, reverse=True)
-
-    async def query_sources(
-        self,
-        container: str,
-        *,
-        state: SourceState | None = None,
-        prefix: str | None = None,
-        limit: int = 50,
-        continuation: dict[str, str] | None = None,
-        max_pages: int = 5,
-    ) -> tuple[list[SourceRecord], dict[str, str] | None]:
-        """One page of source rows in key order, and the token for the next page (or None).
-
-        ``prefix`` filters on the path (a key range); ``state`` is a server-side filter,
-        so pages may come back short: at most ``max_pages`` requests are made per call.
-        """
-        clauses = ["PartitionKey eq @pk"]
-        parameters: dict[str, Any] = {"pk": source_partition(container)}
-        clip_prefix = False
-        if prefix:
-            encoded = encode_key_part(prefix)
-            if utf16_units(encoded) > MAX_KEY_PATH_UNITS:
-                # Keys keep only the start of very long paths: range on that, filter exactly.
-                encoded = clip_units(encoded, MAX_KEY_PATH_UNITS)
-                clip_prefix = True
-            clauses.append("RowKey ge @lo and RowKey lt @hi")
-            parameters.update(lo=encoded, hi=key_upper_bound(encoded))
-        if state is not None:
-            clauses.append("State eq @state")
-            parameters["state"] = state.value
-        query = " and ".join(clauses)
-        entities, token = await self._query_page(
-            query, parameters, limit=limit, continuation=continuation, max_pages=max_pages
-        )
-        records = [SourceRecord.from_entity(e) for e in entities]
-        if clip_prefix and prefix:
-            records = [r for r in records if r.ref.path.startswith(prefix)]
-        return records, token
 
     @staticmethod
     def _held_by(current: SourceRecord, job_id: str, batch: str | None = None) -> bool:
@@ -303,8 +299,7 @@ class SourceRows(PendingIndex):
             if current is None or not allowed(current):
                 return None
             fields = changes(current)
-            etag = await self._merge(ref.partition_key, ref.row_key, fields, current.row_etag)
-            if etag is not None:
+            if await self._write_source(current, fields) is not None:
                 return await self.get_source(ref)
         raise RuntimeError(f"{ref.display} kept changing while it was being moved on")
 
@@ -381,34 +376,7 @@ class SourceRows(PendingIndex):
         fields = source_fields(
             now=now, outputs=[], outputs_removed=True, error_code=code, error_message=message
         )
-        ref = record.ref
-        return (
-            await self._merge(ref.partition_key, ref.row_key, fields, record.row_etag) is not None
-        )
-
-    async def sources_in_key_range(
-        self, container: str, lower: str, upper: str, *, limit: int
-    ) -> list[SourceRecord]:
-        """Source rows of ``container`` with ``lower <= RowKey < upper`` (a sweep's join)."""
-        entities, _ = await self._query_page(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            {"pk": source_partition(container), "lo": lower, "hi": upper},
-            limit=limit,
-            max_pages=max(1, limit // 1000 + 1),
-        )
-        return [SourceRecord.from_entity(e) for e in entities]
-
-    async def page_sources(
-        self, container: str, *, limit: int, continuation: dict[str, str] | None
-    ) -> tuple[list[SourceRecord], dict[str, str] | None]:
-        """The next ``limit`` source rows of ``container`` in key order (a sweep's pass)."""
-        entities, token = await self._query_page(
-            "PartitionKey eq @pk",
-            {"pk": source_partition(container)},
-            limit=limit,
-            continuation=continuation,
-        )
-        return [SourceRecord.from_entity(e) for e in entities], token
+        return await self._write_source(record, fields) is not None
 
     async def assign(self, ref: SourceRef, *, batch: str, now: dt.datetime) -> SourceRecord | None:
         """A queued version taken into ``batch`` (the job about to be submitted); None if not.

@@ -2,19 +2,24 @@
 
 Every write is conditional (create-if-absent, or merge/delete with the ETag read before)
 except the pending index's upsert, which only points at a row that decides for itself.
-The sync SDK runs in worker threads and is imported lazily (cold start).
+The sync SDK runs in worker threads and is imported lazily (cold start). Every call to the
+service is a span (operation and table; never a key or an entity).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from shared.pipeline.ledger.keys import ACTIVE_PARTITION, key_upper_bound
+from shared.telemetry import storage_span
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
+    from opentelemetry.trace import Span
 
 
 class TableAccess:
@@ -23,22 +28,34 @@ class TableAccess:
     def __init__(self, table: TableClient) -> None:
         self.table = table
 
+    def _span(self, operation: str) -> AbstractContextManager[Span]:
+        return storage_span(
+            "table",
+            operation,
+            resource=self.table.table_name,
+            server=urlsplit(self.table.url).hostname,
+        )
+
     async def _get(self, partition: str, row: str) -> Any | None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
-            return await asyncio.to_thread(self.table.get_entity, partition, row)
-        except ResourceNotFoundError:
-            return None
+        # "Not found" is an answer here, not a failed call: the span ends normally.
+        with self._span("get_entity"):
+            try:
+                return await asyncio.to_thread(self.table.get_entity, partition, row)
+            except ResourceNotFoundError:
+                return None
 
     async def _create(self, entity: dict[str, Any]) -> str | None:
         """Create ``entity``; its new ETag, or None if a row with its keys exists."""
         from azure.core.exceptions import ResourceExistsError
 
-        try:
-            meta = await asyncio.to_thread(self.table.create_entity, entity)
-        except ResourceExistsError:
-            return None
+        # A lost race (the row exists) or a changed ETag is a conditional write's answer.
+        with self._span("create_entity"):
+            try:
+                meta = await asyncio.to_thread(self.table.create_entity, entity)
+            except ResourceExistsError:
+                return None
         return str(meta.get("etag") or "")
 
     async def _merge(
@@ -50,16 +67,17 @@ class TableAccess:
         from azure.data.tables import UpdateMode
 
         entity = {"PartitionKey": partition, "RowKey": row, **changes}
-        try:
-            meta = await asyncio.to_thread(
-                self.table.update_entity,
-                entity,
-                mode=UpdateMode.MERGE,
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError):
-            return None
+        with self._span("merge_entity"):
+            try:
+                meta = await asyncio.to_thread(
+                    self.table.update_entity,
+                    entity,
+                    mode=UpdateMode.MERGE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return None
         return str(meta.get("etag") or "")
 
     async def _delete(self, partition: str, row: str, etag: str | None = None) -> bool:
@@ -70,11 +88,12 @@ class TableAccess:
         kwargs: dict[str, Any] = {}
         if etag:
             kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-        try:
-            # Deleting a row that is gone already succeeds in this SDK.
-            await asyncio.to_thread(lambda: self.table.delete_entity(partition, row, **kwargs))
-        except ResourceModifiedError:
-            return False
+        with self._span("delete_entity"):
+            try:
+                # Deleting a row that is gone already succeeds in this SDK.
+                await asyncio.to_thread(lambda: self.table.delete_entity(partition, row, **kwargs))
+            except ResourceModifiedError:
+                return False
         return True
 
     async def _query(self, query: str, parameters: Mapping[str, Any], *, limit: int) -> list[Any]:
@@ -89,17 +108,20 @@ class TableAccess:
                     break
             return found
 
-        return await asyncio.to_thread(run)
+        with self._span("query_entities"):
+            return await asyncio.to_thread(run)
 
     async def _upsert(self, entity: dict[str, Any]) -> None:
         """Create or merge ``entity`` unconditionally (only for rows that merely point)."""
         from azure.data.tables import UpdateMode
 
-        await asyncio.to_thread(self.table.upsert_entity, entity, mode=UpdateMode.MERGE)
+        with self._span("upsert_entity"):
+            await asyncio.to_thread(self.table.upsert_entity, entity, mode=UpdateMode.MERGE)
 
     async def _transact(self, operations: list[Any]) -> None:
         """One entity-group transaction (same partition, at most 100 operations)."""
-        await asyncio.to_thread(self.table.submit_transaction, operations)
+        with self._span("submit_transaction"):
+            await asyncio.to_thread(self.table.submit_transaction, operations)
 
     async def _active_until(
         self, prefix: str, column: str, moment: Any, *, limit: int
@@ -145,4 +167,5 @@ class TableAccess:
                     break
             return found, token or None
 
-        return await asyncio.to_thread(run)
+        with self._span("query_entities"):
+            return await asyncio.to_thread(run)
