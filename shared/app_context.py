@@ -3,7 +3,8 @@
 ``await get_context()`` returns the process's :class:`AppContext`, building it on first use
 (concurrent first calls share one build). Building happens in a worker thread: it imports
 the Azure SDKs (a few hundred milliseconds, paid by the first invocation, not by
-``import function_app``), creates clients and makes sure the ledger table exists.
+``import function_app``), creates clients and makes sure the ledger table exists. It also
+installs the process's OpenTelemetry exporters (:func:`shared.telemetry.configure`, once).
 
 Storage is reached the way the Functions host reaches an identity-based connection:
 ``AudioStorage__blobServiceUri`` / ``__tableServiceUri`` with ``DefaultAzureCredential``
@@ -116,8 +117,11 @@ def build_context(
     from shared.pipeline.ledger import Ledger
     from shared.speech import AuthMode, SpeechClients
     from shared.storage import BlobStorage
+    from shared.telemetry import configure as configure_telemetry
 
     install_log_redaction()
+    # Once per process, here rather than at import: the SDK and its exporters cost cold start.
+    configure_telemetry(settings)
     # The App Service identity secret: whoever holds it gets the app's tokens, and an
     # identity endpoint's error (quoted by azure-identity) may carry it into a log line.
     register_secret(os.environ.get("IDENTITY_HEADER"))

@@ -9,24 +9,30 @@ bytes through a ranged read pinned to the ETag it saw. SAS URLs are read-only an
 short-lived; with managed identity they are *user-delegation* SAS signed with a delegation
 key that is cached per process and renewed well before it could cut a SAS short. Only a
 development connection string (Azurite's well-known account) signs with the account key.
-No URL with a query string is ever logged: :func:`~shared.redact.redact_url` first.
+No URL with a query string is ever logged: :func:`~shared.redact.redact_url` first. Every
+call to the service is a span (operation and container, never a blob name or SAS).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import mimetypes
 from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from shared.audio_formats import SNIFF_BYTES
 from shared.redact import get_logger
+from shared.telemetry import storage_span
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient, UserDelegationKey
+    from opentelemetry.trace import Span
 
     from shared.settings import AppSettings
 
@@ -120,6 +126,11 @@ class BlobStorage:
         self._key_expiry: dt.datetime | None = None
         self._key_lock = asyncio.Lock()
 
+    def _span(self, operation: str, container: str | None) -> AbstractContextManager[Span]:
+        return storage_span(
+            "blob", operation, resource=container, server=urlsplit(self.service.url).hostname
+        )
+
     # -- reading --------------------------------------------------------------------------
 
     async def get_properties(self, container: str, name: str) -> BlobInfo | None:
@@ -127,10 +138,12 @@ class BlobStorage:
         from azure.core.exceptions import ResourceNotFoundError
 
         client = self.service.get_blob_client(container, name)
-        try:
-            props = await asyncio.to_thread(client.get_blob_properties)
-        except ResourceNotFoundError:
-            return None
+        # "Not found" is an answer here, not a failed call: the span ends normally.
+        with self._span("get_properties", container):
+            try:
+                props = await asyncio.to_thread(client.get_blob_properties)
+            except ResourceNotFoundError:
+                return None
         return _info(container, props)
 
     async def read_head(self, blob: BlobInfo, length: int = SNIFF_BYTES) -> bytes:
@@ -155,7 +168,8 @@ class BlobStorage:
             )
             return stream.readall()
 
-        return await asyncio.to_thread(read)
+        with self._span("download_range", blob.container):
+            return await asyncio.to_thread(read)
 
     async def read_range(self, blob: BlobInfo, offset: int, length: int) -> bytes:
         """``length`` bytes of exactly this version from ``offset`` (clipped to the blob)."""
@@ -177,7 +191,8 @@ class BlobStorage:
             )
             return stream.readall()
 
-        return await asyncio.to_thread(read)
+        with self._span("download_range", blob.container):
+            return await asyncio.to_thread(read)
 
     async def stream(self, blob: BlobInfo, *, chunk_bytes: int = 1024**2) -> AsyncIterator[bytes]:
         """Exactly this version's content, one ranged read of ``chunk_bytes`` at a time.
@@ -216,12 +231,14 @@ class BlobStorage:
                     break
             return found
 
-        return await asyncio.to_thread(collect)
+        with self._span("list_blobs", container):
+            return await asyncio.to_thread(collect)
 
     async def container_exists(self, container: str) -> bool:
         """True if ``container`` exists (a manifest may name one that does not)."""
         client = self.service.get_container_client(container)
-        return bool(await asyncio.to_thread(client.exists))
+        with self._span("container_exists", container):
+            return bool(await asyncio.to_thread(client.exists))
 
     async def list_page(
         self, container: str, *, marker: str | None, size: int
@@ -238,7 +255,8 @@ class BlobStorage:
             found = [_info(container, props) for props in next(pages, [])]
             return found, pages.continuation_token or None
 
-        return await asyncio.to_thread(page)
+        with self._span("list_page", container):
+            return await asyncio.to_thread(page)
 
     # -- URLs and SAS ---------------------------------------------------------------------
 
@@ -250,16 +268,24 @@ class BlobStorage:
         """
         return self.service.get_blob_client(container, name).url.split("?", 1)[0]
 
-    async def sas_url(self, container: str, name: str, *, now: dt.datetime | None = None) -> str:
-        """A read-only SAS URL for the blob, valid ``sas_validity_hours`` from now.
+    async def sas_url(
+        self,
+        container: str,
+        name: str,
+        *,
+        now: dt.datetime | None = None,
+        lifetime: dt.timedelta | None = None,
+    ) -> str:
+        """A read-only SAS URL for the blob, valid ``lifetime`` (``sas_validity_hours``) from now.
 
         Jobs may wait hours before the service starts them and fetches the audio, so the
-        validity is long; the SAS grants read on this one blob only.
+        default validity is long; a link handed to a person (the status page's downloads)
+        passes a short ``lifetime``. The SAS grants read on this one blob only.
         """
         from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 
         now = now or dt.datetime.now(dt.UTC)
-        expiry = now + dt.timedelta(hours=self.settings.sas_validity_hours)
+        expiry = now + (lifetime or dt.timedelta(hours=self.settings.sas_validity_hours))
         common: dict[str, Any] = {
             "account_name": self.service.account_name,
             "container_name": container,
@@ -298,9 +324,10 @@ class BlobStorage:
             ):
                 return self._key, self._key_expiry
             expiry = min(sas_expiry + KEY_REUSE, ceiling)
-            self._key = await asyncio.to_thread(
-                self.service.get_user_delegation_key, now - SAS_CLOCK_SKEW, expiry
-            )
+            with self._span("get_user_delegation_key", None):
+                self._key = await asyncio.to_thread(
+                    self.service.get_user_delegation_key, now - SAS_CLOCK_SKEW, expiry
+                )
             self._key_expiry = expiry
             _log.info("new user delegation key, valid until %s", expiry.isoformat())
             return self._key, expiry
@@ -325,25 +352,29 @@ class BlobStorage:
             client.upload_blob(body, overwrite=True, content_settings=content)
 
         try:
-            await asyncio.to_thread(upload)
+            with self._span("upload", target):
+                await asyncio.to_thread(upload)
         except ResourceNotFoundError as exc:
             # Deployed apps get the container from the infrastructure; a fresh local
             # account may not have it yet.
             if getattr(exc, "error_code", None) != "ContainerNotFound":
                 raise
             await self.ensure_container(target)
-            await asyncio.to_thread(upload)
+            with self._span("upload", target):
+                await asyncio.to_thread(upload)
         return self.blob_url(target, name)
 
     async def delete_output(self, name: str, *, container: str | None = None) -> bool:
         """Delete an output blob; False if there was none."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        client = self.service.get_blob_client(container or self.settings.output_container, name)
-        try:
-            await asyncio.to_thread(client.delete_blob)
-        except ResourceNotFoundError:
-            return False
+        target = container or self.settings.output_container
+        client = self.service.get_blob_client(target, name)
+        with self._span("delete", target):
+            try:
+                await asyncio.to_thread(client.delete_blob)
+            except ResourceNotFoundError:
+                return False
         return True
 
     async def ensure_container(self, container: str) -> None:
@@ -351,7 +382,6 @@ class BlobStorage:
         from azure.core.exceptions import ResourceExistsError
 
         client = self.service.get_container_client(container)
-        try:
+        # An existing container is the wanted state, not a failed call.
+        with self._span("create_container", container), contextlib.suppress(ResourceExistsError):
             await asyncio.to_thread(client.create_container)
-        except ResourceExistsError:
-            return

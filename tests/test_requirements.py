@@ -91,6 +91,14 @@ def _modules_of(dist_name: str) -> frozenset[str]:
     return frozenset(names)
 
 
+@cache
+def _defines(dist_name: str, module: str) -> bool:
+    """True if the distribution installs ``module``'s own file (``a/b/__init__.py``, ``a/b.py``)."""
+    path = module.replace(".", "/")
+    own = {f"{path}/__init__.py", f"{path}.py"}
+    return any(file.as_posix() in own for file in distribution(dist_name).files or ())
+
+
 def distribution_of(module: str) -> str:
     """The installed distribution that provides ``module`` (normalised name).
 
@@ -107,6 +115,10 @@ def distribution_of(module: str) -> str:
     for length in range(len(parts), 0, -1):
         prefix = ".".join(parts[:length])
         owners = [d for d in candidates if prefix in _modules_of(d)]
+        if len(owners) > 1:
+            # A plug-in may install into another's package (azure-core-tracing-opentelemetry
+            # into azure/core/tracing/): the package is the one whose own file defines it.
+            owners = [d for d in owners if _defines(d, prefix)] or owners
         if len(owners) == 1:
             return normalise(owners[0])
     raise AssertionError(f"cannot tell which of {candidates} provides {module}")

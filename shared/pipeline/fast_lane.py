@@ -41,6 +41,12 @@ from shared.speech.errors import (
     SpeechHTTPError,
 )
 from shared.speech.models import TranscribeDefinition, TranscribeDiarization, TranscribeResult
+from shared.telemetry import (
+    current_traceparent,
+    record_audio_seconds,
+    record_file_state,
+    traced,
+)
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -138,8 +144,26 @@ async def transcribe_now(
     """Transcribe one claimed, checked file by fast transcription, or say why not.
 
     Storage errors (the blob overwritten or deleted mid-stream included) propagate to the
-    intake's frame, which supersedes the version or releases the claim for a retry.
+    intake's frame, which supersedes the version or releases the claim for a retry. The fast
+    lane is one span in the file's trace (a child of the intake's), its Speech request inside
+    it; how it left the file is counted (``stage=fast_lane``, fallbacks included).
     """
+    with traced("fast transcription") as span:
+        result = await _transcribe(ctx, claim, blob, options, decision, output_base=output_base)
+        span.set_attribute("transcription.outcome", result.outcome.value)
+    record_file_state(result.outcome.value, stage="fast_lane")
+    return result
+
+
+async def _transcribe(
+    ctx: AppContext,
+    claim: Claim,
+    blob: BlobInfo,
+    options: TranscriptionOptions,
+    decision: RouteDecision,
+    *,
+    output_base: str,
+) -> FastResult:
     settings = ctx.settings
     ref = claim.record.ref
     if not await _note_route(ctx, claim, decision):
@@ -265,9 +289,11 @@ async def _deliver(
             route="fast",
             audio_seconds=seconds,
             history=history,
+            trace_parent=current_traceparent(),
         ),
     )
     if not resolved:
         return FastResult(FastOutcome.LOST)
+    record_audio_seconds(seconds, route="fast")
     _log.info("%s transcribed by fast transcription in %.1f s", claim.record.ref.display, elapsed)
     return FastResult(FastOutcome.SUCCEEDED)

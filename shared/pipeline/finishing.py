@@ -9,7 +9,9 @@ For each input of a job that ended, exactly one of:
 * **Retrying** — a transient failure (the job vanished; the service's ``InvalidUri``,
   ``Internal``, ``Timeout``, ``Transient``) while submissions are left: the sweep submits
   the version again after a backoff;
-* **Failed** — anything else, or no submissions left: ``.error.json`` with the reason.
+* **Failed** — anything else, or no submissions left: ``.error.json`` with the reason;
+* **Cancelled** — an operator asked while the job ran (``cancel_requested``): nothing is
+  written, nothing reported.
 
 Collecting results and writing outputs may fail (storage down, a leased output blob, a
 403). A job whose finish fails is retried at its next poll, up to ``finish_max_attempts``;
@@ -55,6 +57,7 @@ from shared.speech.models import (
 )
 from shared.speech.retry import RetryPolicy
 from shared.storage_errors import classify_storage_error
+from shared.telemetry import file_span, record_audio_seconds
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -148,6 +151,19 @@ class JobFinish:
             return True, None
         return record.held_by(self.job.job_id, self.job.batch), record
 
+    async def _cancelled(self, source: JobSource, record: SourceRecord | None) -> bool:
+        """True (and the input ``Cancelled``, nothing written) if an operator asked for it."""
+        if record is None or not record.cancel_requested:
+            return False
+        await self.ctx.ledger.cancel_held(
+            source.ref,
+            job_id=self.job.job_id,
+            batch=self.job.batch,
+            now=self.now,
+            detail=f"its job {self.job.job_id} ended; no outputs were written",
+        )
+        return True
+
     async def _superseded(self, source: JobSource) -> bool:
         """True (and the input closed) if its blob changed or vanished."""
         state = await currency(self.ctx, source.ref)
@@ -169,39 +185,49 @@ class JobFinish:
         return True
 
     async def deliver(self, source: JobSource, raw: bytes, result: TranscriptionResult) -> None:
-        """One transcribed input: outputs if it is still current, else Superseded."""
-        if not (await self._held_row(source))[0] or await self._superseded(source):
+        """One transcribed input: outputs if it is still current, else Superseded.
+
+        An input whose cancellation was asked for while its job ran ends Cancelled instead.
+        """
+        held, record = await self._held_row(source)
+        if not held or await self._cancelled(source, record) or await self._superseded(source):
             return
-        written = await write_transcript(
-            self.ctx, container=self.container, base=source.output_base, raw=raw, result=result
-        )
-        # Overwritten while the outputs were written: the newer version's own job rewrites
-        # them, and this version must not claim them.
-        if await self._superseded(source):
-            return
-        finished = await self.ctx.ledger.finish_source(
-            source.ref,
-            job_id=self.job.job_id,
-            batch=self.job.batch,
-            changes=fields(
-                state=SourceState.SUCCEEDED,
-                now=self.now,
-                error_code="",
-                outputs=written,
-                output_container=self.container,
-                output_base=source.output_base,
-                audio_seconds=(
-                    result.duration_ms / 1000 if result.duration_ms is not None else None
+        # The outputs are part of the file's own trace, linked to the job's poll.
+        with file_span(
+            f"outputs {source.path}",
+            record.trace_parent if record is not None else None,
+            {"transcription.job_id": self.job.job_id},
+        ):
+            seconds = result.duration_ms / 1000 if result.duration_ms is not None else None
+            written = await write_transcript(
+                self.ctx, container=self.container, base=source.output_base, raw=raw, result=result
+            )
+            # Overwritten while the outputs were written: the newer version's own job rewrites
+            # them, and this version must not claim them.
+            if await self._superseded(source):
+                return
+            finished = await self.ctx.ledger.finish_source(
+                source.ref,
+                job_id=self.job.job_id,
+                batch=self.job.batch,
+                changes=fields(
+                    state=SourceState.SUCCEEDED,
+                    now=self.now,
+                    error_code="",
+                    outputs=written,
+                    output_container=self.container,
+                    output_base=source.output_base,
+                    audio_seconds=seconds,
                 ),
-            ),
-        )
-        if finished is not None and finished.state is SourceState.SUCCEEDED:
-            self.tally.succeeded += 1
+            )
+            if finished is not None and finished.state is SourceState.SUCCEEDED:
+                self.tally.succeeded += 1
+                record_audio_seconds(seconds, route="batch")
 
     async def settle_failure(self, source: JobSource, code: str, message: str) -> None:
         """One failed input: Superseded, Retrying (transient, submissions left) or Failed."""
         held, record = await self._held_row(source)
-        if not held or await self._superseded(source):
+        if not held or await self._cancelled(source, record) or await self._superseded(source):
             return
         settings = self.ctx.settings
         submissions = max(1, record.submissions if record is not None else 1)
@@ -229,8 +255,12 @@ class JobFinish:
         await self.fail(source, code, message)
 
     async def fail(self, source: JobSource, code: str, message: str) -> None:
-        """Report an input Failed: ``.error.json`` where it can be written, the ledger always."""
-        if not (await self._held_row(source))[0]:
+        """Report an input Failed: ``.error.json`` where it can be written, the ledger always.
+
+        An input whose cancellation was asked for is not reported: it ends Cancelled.
+        """
+        held, record = await self._held_row(source)
+        if not held or await self._cancelled(source, record):
             return
         report: str | None
         try:

@@ -57,12 +57,22 @@ from shared.pipeline.submission import (
 )
 from shared.redact import get_logger
 from shared.settings import Routing
+from shared.telemetry import record_file_state, traced
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
     from shared.storage import BlobInfo
 
 _log = get_logger(__name__)
+
+#: The state each intake outcome leaves the file in (a duplicate or a missing blob: none).
+_STATE_OF = {
+    IntakeStatus.QUEUED: "Queued",
+    IntakeStatus.TRANSCRIBED: "Succeeded",
+    IntakeStatus.REJECTED: "Rejected",
+    IntakeStatus.FAILED: "Failed",
+    IntakeStatus.SUPERSEDED: "Superseded",
+}
 
 #: What the intake reports for each way the fast lane ended a file (all but a fallback).
 _FAST_STATUS = {
@@ -102,20 +112,33 @@ async def handle_audio_blob(ctx: AppContext, container: str, name: str) -> Intak
 async def intake_blob(
     ctx: AppContext, blob: BlobInfo, *, now: dt.datetime | None = None
 ) -> IntakeOutcome:
-    """Claim, check and queue one blob version whose properties are known."""
+    """Claim, check and queue one blob version whose properties are known.
+
+    The intake's span starts the version's trace (a child of the invocation's, when the
+    worker passes one on); queueing stores its ``traceparent`` on the row, and every later
+    stage records its part of this file in the same trace.
+    """
     now = now or utcnow()
     settings = ctx.settings
-    return await run_claimed(
-        ctx,
-        blob,
-        SourceKind.AUDIO,
-        now=now,
-        extra=source_fields(
-            size=blob.size, output_container=settings.output_container, output_base=blob.name
-        ),
-        outcome=IntakeOutcome,
-        process=lambda claim: _process(ctx, claim, blob, now),
-    )
+    with traced(
+        f"intake {blob.container}/{blob.name}",
+        attributes={"storage.container": blob.container, "file.size": blob.size},
+    ) as span:
+        outcome = await run_claimed(
+            ctx,
+            blob,
+            SourceKind.AUDIO,
+            now=now,
+            extra=source_fields(
+                size=blob.size, output_container=settings.output_container, output_base=blob.name
+            ),
+            outcome=IntakeOutcome,
+            process=lambda claim: _process(ctx, claim, blob, now),
+        )
+        span.set_attribute("transcription.outcome", outcome.status.value)
+    if outcome.status in _STATE_OF:
+        record_file_state(_STATE_OF[outcome.status], stage="intake")
+    return outcome
 
 
 async def _process(

@@ -15,6 +15,9 @@ web hook announces completions (:mod:`~.speech_hook`), a job is polled only ever
 ``webhook_poll_interval_seconds``: the hook makes it due the moment it ends. Then the job is
 deleted from the service and its row from the ledger (the source rows keep the outcome).
 Everything is idempotent: a tick that crashed half-way is repeated by the next one.
+
+Traces: a tick is a span, each polled job a span in it; finishing writes each file's outputs
+in a span of that file's own trace, linked to the job's (:mod:`~.finishing`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from shared.pipeline.speech_hook import hooks_healthy
 from shared.redact import get_logger, redact
 from shared.speech.errors import NotFoundError, RateLimitError, SpeechError
 from shared.speech.models import Status, Transcription
+from shared.telemetry import record_file_state, traced
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -80,7 +84,14 @@ class PollSummary:
     budget_limited: bool = False
 
     def add(self, tally: FinishTally) -> None:
-        """Count a finished job's inputs."""
+        """Count a finished job's inputs (here and in the ``transcription.files`` metric)."""
+        for state, count in (
+            ("Succeeded", tally.succeeded),
+            ("Failed", tally.failed),
+            ("Retrying", tally.retrying),
+            ("Superseded", tally.superseded),
+        ):
+            record_file_state(state, stage="finishing", count=count)
         self.files_succeeded += tally.succeeded
         self.files_failed += tally.failed
         self.files_retrying += tally.retrying
@@ -95,8 +106,16 @@ def next_interval(job: JobRecord, min_seconds: float, max_seconds: float) -> flo
 
 
 async def poll_once(ctx: AppContext, *, now: dt.datetime | None = None) -> PollSummary:
-    """One tick of the poller. ``now`` is for tests."""
-    now = now or utcnow()
+    """One tick of the poller, as one span. ``now`` is for tests."""
+    with traced("poll tick") as span:
+        summary = await _tick(ctx, now or utcnow())
+        span.set_attributes(
+            {"transcription.jobs": summary.polled, "transcription.due": summary.due}
+        )
+    return summary
+
+
+async def _tick(ctx: AppContext, now: dt.datetime) -> PollSummary:
     summary = PollSummary()
     settings = ctx.settings
     jobs = await ctx.ledger.due_jobs(now, limit=settings.poll_batch_size)
@@ -119,7 +138,14 @@ async def poll_once(ctx: AppContext, *, now: dt.datetime | None = None) -> PollS
                 summary.deferred += 1
                 return
             try:
-                await _poll_job(ctx, job, now, stop, summary, backstop=backstop)
+                with traced(
+                    "poll job",
+                    attributes={
+                        "transcription.job_id": job.job_id,
+                        "transcription.files": len(job.sources),
+                    },
+                ):
+                    await _poll_job(ctx, job, now, stop, summary, backstop=backstop)
             except Exception:
                 summary.errors += 1
                 _log.exception("polling job %s failed; it is retried on a later tick", job.job_id)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.records import Claim, SourceRecord, SourceState, source_fields
+from shared.telemetry import current_traceparent
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -34,6 +35,9 @@ async def enqueue_claimed(
     In that order a queued row always has an entry; an entry whose claim was lost is
     dropped by the submitter when it meets the row in another state. False when the
     claim was taken over meanwhile (the new holder queues the same entry again).
+
+    The row keeps the current span's ``traceparent`` (the intake's): the submitter and the
+    poller continue the file's trace from it.
     """
     ref = claim.record.ref
     await ctx.ledger.enqueue(ref, group=group, key=key, due_at=due_at or now, now=now)
@@ -50,6 +54,7 @@ async def enqueue_claimed(
             output_base=output_base,
             route="batch",
             history=history,
+            trace_parent=current_traceparent(),
         ),
     )
 

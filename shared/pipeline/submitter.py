@@ -17,6 +17,10 @@ Sending a batch: the batch row (its members) is written first, then each member 
 job is submitted with a display name derived from the members, recorded, and each member
 marked ``Submitted``. A model named in the options is looked up once per tick first
 (:mod:`~.model_check`).
+
+Traces: a tick is a span; a job's submission is a span with a link to each member's trace
+(or, for a job of one file, a span in that file's trace), and each member gets a short
+``submitted <path>`` span in its own trace, linked to the job's.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from shared.pipeline.submission import (
 from shared.redact import get_logger
 from shared.speech.errors import BadRequestError, RateLimitError
 from shared.speech.models import TranscriptionRequest
+from shared.telemetry import batch_span, file_span, record_queue_wait, traced
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -110,8 +115,16 @@ def job_source(ctx: AppContext, record: SourceRecord) -> JobSource:
 
 
 async def submit_once(ctx: AppContext, *, now: dt.datetime | None = None) -> SubmitSummary:
-    """One tick of the submitter. ``now`` is for tests."""
-    now = now or utcnow()
+    """One tick of the submitter, as one span. ``now`` is for tests."""
+    with traced("submit tick") as span:
+        summary = await _tick(ctx, now or utcnow())
+        span.set_attributes(
+            {"transcription.jobs": summary.jobs, "transcription.files": summary.files}
+        )
+    return summary
+
+
+async def _tick(ctx: AppContext, now: dt.datetime) -> SubmitSummary:
     settings = ctx.settings
     summary = SubmitSummary()
     budget = SpeechBudget(ctx.ledger, per_minute=settings.speech_requests_per_minute)
@@ -277,71 +290,90 @@ async def _send(
     if not members:
         await ctx.ledger.delete_batch(batch)
         return
-    options_record = group_key.get("options") or members[0].options or {}
-    try:
-        options, candidates, mode = options_from_record(options_record)
-    except (ValidationError, ValueError) as exc:
-        await _fail_members(ctx, members, now, summary, "InvalidOptions", str(exc))
-        await ctx.ledger.delete_batch(batch)
-        return
-    sources = [job_source(ctx, m) for m in members]
+    # A job of one file is part of that file's trace; a job of many links to each of them.
+    with batch_span(
+        "submit job",
+        [m.trace_parent for m in members],
+        {
+            "transcription.batch": batch.batch_id,
+            "transcription.group": batch.group,
+            "transcription.files": len(members),
+            "transcription.recovering": recovering,
+        },
+    ) as span:
+        options_record = group_key.get("options") or members[0].options or {}
+        try:
+            options, candidates, mode = options_from_record(options_record)
+        except (ValidationError, ValueError) as exc:
+            await _fail_members(ctx, members, now, summary, "InvalidOptions", str(exc))
+            await ctx.ledger.delete_batch(batch)
+            return
+        sources = [job_source(ctx, m) for m in members]
 
-    async def make_request() -> TranscriptionRequest:
-        urls = await bounded(
-            CONCURRENCY, sources, lambda s: ctx.storage.sas_url(s.container, s.path, now=now)
-        )
-        return build_request(
-            options,
-            display_name=batch.display_name,
-            content_urls=urls,
-            custom_properties=custom_properties(batch=batch.batch_id, files=str(len(urls))),
-            candidate_locales=candidates,
-            identification_mode=mode,
-        )
+        async def make_request() -> TranscriptionRequest:
+            urls = await bounded(
+                CONCURRENCY, sources, lambda s: ctx.storage.sas_url(s.container, s.path, now=now)
+            )
+            return build_request(
+                options,
+                display_name=batch.display_name,
+                content_urls=urls,
+                custom_properties=custom_properties(batch=batch.batch_id, files=str(len(urls))),
+                candidate_locales=candidates,
+                identification_mode=mode,
+            )
 
-    try:
-        job_id, reused = await find_or_submit(
-            ctx, batch.display_name, make_request, recovering=recovering
-        )
-    except BadRequestError as exc:
-        code, message = service_rejection(exc)
-        await _fail_members(ctx, members, now, summary, code, f"the service refused: {message}")
-        await ctx.ledger.delete_batch(batch)
-        return
-    job = new_job_record(
-        ctx.settings,
-        job_id=job_id,
-        display_name=batch.display_name,
-        kind=members[0].kind,
-        sources=sources,
-        now=now,
-        output_container=members[0].output_container,
-        manifest=members[0].manifest,
-        batch=batch.batch_id,
-    )
-    await ctx.ledger.record_job(job)
-    marked = await bounded(
-        CONCURRENCY,
-        members,
-        lambda m: ctx.ledger.mark_submitted(
-            m.ref,
-            batch=batch.batch_id,
+        try:
+            job_id, reused = await find_or_submit(
+                ctx, batch.display_name, make_request, recovering=recovering
+            )
+        except BadRequestError as exc:
+            code, message = service_rejection(exc)
+            await _fail_members(ctx, members, now, summary, code, f"the service refused: {message}")
+            await ctx.ledger.delete_batch(batch)
+            return
+        job = new_job_record(
+            ctx.settings,
             job_id=job_id,
             display_name=batch.display_name,
+            kind=members[0].kind,
+            sources=sources,
             now=now,
-            warning=warning,
-        ),
-    )
-    await ctx.ledger.delete_batch(batch)
-    summary.jobs += 1
-    summary.files += sum(row is not None for row in marked)
-    _log.info(
-        "job %s%s: %d file(s) of group %s",
-        job_id,
-        " (adopted)" if reused else "",
-        len(members),
-        batch.group,
-    )
+            output_container=members[0].output_container,
+            manifest=members[0].manifest,
+            batch=batch.batch_id,
+        )
+        await ctx.ledger.record_job(job)
+        span.set_attribute("transcription.job_id", job_id)
+
+        async def mark(m: SourceRecord) -> SourceRecord | None:
+            with file_span(
+                f"submitted {m.ref.path}", m.trace_parent, {"transcription.job_id": job_id}
+            ):
+                marked = await ctx.ledger.mark_submitted(
+                    m.ref,
+                    batch=batch.batch_id,
+                    job_id=job_id,
+                    display_name=batch.display_name,
+                    now=now,
+                    warning=warning,
+                )
+            # A first submission's wait, from the upload; a retry's would count its earlier job.
+            if marked is not None and m.submissions == 0 and m.queued_at is not None:
+                record_queue_wait((now - m.queued_at).total_seconds())
+            return marked
+
+        marked = await bounded(CONCURRENCY, members, mark)
+        await ctx.ledger.delete_batch(batch)
+        summary.jobs += 1
+        summary.files += sum(row is not None for row in marked)
+        _log.info(
+            "job %s%s: %d file(s) of group %s",
+            job_id,
+            " (adopted)" if reused else "",
+            len(members),
+            batch.group,
+        )
 
 
 async def _fail_members(
