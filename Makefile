@@ -14,6 +14,8 @@ NODE_STAMP := local/node_modules/.installed
 # inside .venv so that it is ignored and cleaned with it.
 INFRA_VENV := $(VENV)/infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
+# tests/ui drive Debian's Chromium through its chromedriver: the driver itself is the stamp.
+CHROMEDRIVER := /usr/bin/chromedriver
 
 .PHONY: install test lint typecheck unit clean up down status demo
 
@@ -46,6 +48,13 @@ $(INFRA_STAMP): requirements-infra.txt
 		-r requirements-infra.txt
 	touch $(INFRA_STAMP)
 
+$(CHROMEDRIVER):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "make: tests/ui need Chromium and its driver; install them: sudo apt-get install -y chromium chromium-driver" >&2; exit 1; \
+	fi
+
 install: $(STAMP) $(MODELS_STAMP) $(NODE_STAMP)
 
 lint: install
@@ -55,7 +64,7 @@ lint: install
 typecheck: install
 	$(PY) -m mypy
 
-unit: install $(INFRA_STAMP)
+unit: install $(INFRA_STAMP) $(CHROMEDRIVER)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

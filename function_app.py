@@ -9,15 +9,19 @@ the function that was invoked.
 import azure.functions as func
 
 from functions import (
+    actions,
     bulk_intake,
+    events,
     health,
     intake,
     poller,
     speech_http,
     speech_webhooks,
+    stats,
     submitter,
     sweep,
     transcriptions,
+    ui,
 )
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -31,6 +35,10 @@ for blueprint in (
     speech_http.bp,
     speech_webhooks.bp,
     transcriptions.bp,
+    actions.bp,
+    stats.bp,
+    ui.bp,
+    events.bp,
     health.bp,
 ):
     app.register_functions(blueprint)

@@ -2,8 +2,9 @@
 
 Starts the offline stack with the function app, uploads a spoken sample to the input
 container as a user would, waits for the transcript the functions write, prints it and where
-its files are, recognises a short clip through ``POST /api/recognize``, and stops what it
-started. Exits non-zero on any failure.
+its files are, recognises a short clip through ``POST /api/recognize``, stops what it
+started, and ends with the status page's URL (``/api/ui?code=<key>``). Exits non-zero on
+any failure.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     stack = Stack(services=ALL_SERVICES)
     already_running = {s.name for s in stack.status() if s.state == "healthy"}
+    kept = args.keep or already_running >= set(ALL_SERVICES)
     try:
         info = stack.up()
         if FUNCTIONS not in stack.services or not info.functions_url:
@@ -117,12 +119,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ndemo FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     finally:
-        if args.keep or already_running >= set(ALL_SERVICES):
+        if kept:
             print("the stack keeps running (make down stops it)")
         else:
             stack.down()
     print("demo finished: every step worked")
+    print_status_page(info, running=kept)
     return 0
+
+
+def print_status_page(info: StackInfo, *, running: bool) -> None:
+    """The status page's URL with the function key, the way a person opens it."""
+    from urllib.parse import quote
+
+    # The host keeps its keys and port across restarts (.local/functions/), so the URL also
+    # works after a later `make up`.
+    url = f"{info.functions_url}/api/ui?code={quote(info.functions_key, safe='')}"
+    when = "" if running else " (after `make up`, or run `make demo DEMO_ARGS=--keep`)"
+    print(f"Status page{when}: {url}")
 
 
 if __name__ == "__main__":

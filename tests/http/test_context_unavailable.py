@@ -147,6 +147,10 @@ def _problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]
     return error
 
 
+#: The HTTP functions that answer HTML (the status page), errors included.
+PAGES = frozenset({"ui", "ui_file"})
+
+
 def test_every_http_function_is_covered() -> None:
     names = {name for name, _, _ in ROUTES}
     assert names == {
@@ -156,11 +160,16 @@ def test_every_http_function_is_covered() -> None:
         "transcription",
         "health",
         "speech_webhooks",
+        "transcription_action",
+        "retry_many",
+        "stats",
+        "ui",
+        "ui_file",
     }
 
 
 @pytest.mark.parametrize(("name", "method", "route"), ROUTES, ids=lambda v: str(v))
-async def test_every_route_answers_json_503_when_the_identity_fails(
+async def test_every_route_answers_503_when_the_identity_fails(
     client: httpx.AsyncClient, builds: list[str], name: str, method: str, route: str
 ) -> None:
     response = await client.request(
@@ -170,6 +179,15 @@ async def test_every_route_answers_json_503_when_the_identity_fails(
         content=b"RIFF" if method == "POST" else None,
         headers={"Content-Type": "audio/wav"} if method == "POST" else {},
     )
+    if name in PAGES:
+        # Pages for people answer a page: the same problem, as HTML, and no secret either.
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"].startswith("text/html"), response.text
+        for secret in SECRETS:
+            assert secret not in response.text
+        assert "managed identity" in response.text
+        assert builds == ["build"]
+        return
     error = _problem(response, 503, "IdentityUnavailable")
     for what in ("managed identity", "AudioStorage__clientId", "IDENTITY_ENDPOINT"):
         assert what in error["hint"], error
@@ -303,14 +321,19 @@ def test_through_the_local_functions_host(tmp_path: Path) -> None:
         try:
             key = {"x-functions-key": host.keys()["function"]}
             with httpx.Client(base_url=host.url, headers=key, timeout=60) as http:
-                for _, method, route in ROUTES:
+                for name, method, route in ROUTES:
                     response = http.request(
                         method,
                         _url(route),
                         params={"language": "en-US"},
                         content=b"RIFF" if method == "POST" else None,
                     )
-                    _problem(response, 503, "IdentityUnavailable")
+                    if name in PAGES:
+                        assert response.status_code == 503, response.text
+                        assert "managed identity" in response.text
+                        assert IDENTITY_SECRET not in response.text
+                    else:
+                        _problem(response, 503, "IdentityUnavailable")
             # The missing key is the host's own answer, before the app: 401 and no body.
             unkeyed = httpx.get(f"{host.url}/api/health", timeout=10)
             assert (unkeyed.status_code, unkeyed.content) == (401, b"")
