@@ -7,6 +7,10 @@ phrase with one hypothesis whose display words carry the fast API's word timings
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING
+
+from shared.pipeline.outputs import write_transcript
 from shared.speech.models import (
     DisplayWord,
     NBestHypothesis,
@@ -14,6 +18,9 @@ from shared.speech.models import (
     TranscribeResult,
     TranscriptionResult,
 )
+
+if TYPE_CHECKING:
+    from shared.app_context import AppContext
 
 
 def as_transcription_result(result: TranscribeResult, *, source: str) -> TranscriptionResult:
@@ -52,4 +59,18 @@ def as_transcription_result(result: TranscribeResult, *, source: str) -> Transcr
         source=source,
         duration_milliseconds=result.duration_ms,
         recognized_phrases=phrases,
+    )
+
+
+async def write_fast_transcript(
+    ctx: AppContext, result: TranscribeResult, *, container: str, base: str, source: str
+) -> list[str]:
+    """The outputs of a fast result: the renderings, then the result as returned (``.json``)."""
+    raw = json.dumps(result.to_dict(), ensure_ascii=False).encode()
+    return await write_transcript(
+        ctx,
+        container=container,
+        base=base,
+        raw=raw,
+        result=as_transcription_result(result, source=source),
     )

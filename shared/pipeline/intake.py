@@ -40,7 +40,8 @@ from shared.pipeline.claims import (
     run_claimed,
 )
 from shared.pipeline.clock import utcnow
-from shared.pipeline.fast_lane import FastOutcome, transcribe_now
+from shared.pipeline.fast_lane import transcribe_now
+from shared.pipeline.fast_request import FastOutcome
 from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.records import (
     Claim,

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from shared.audio_formats import AudioRejected
+from shared.audio_formats import EXTENSIONS, AudioRejected
 from shared.pipeline.checks import check_audio_blob, size_text
 from shared.pipeline.claims import (
     IntakeStatus,
@@ -52,11 +53,13 @@ from shared.pipeline.options import (
 )
 from shared.pipeline.outputs import report_failure
 from shared.pipeline.reports import ACCEPTED_AUDIO, ACCEPTED_MANIFEST
+from shared.pipeline.routing import decide
 from shared.redact import get_logger
+from shared.settings import Routing
+from shared.storage import BlobInfo
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
-    from shared.storage import BlobInfo
 
 _log = get_logger(__name__)
 
@@ -274,11 +277,41 @@ async def _process(
         destination_prefix=destination,
     )
 
+    fast_group, fast_key = group_of(
+        options_record,
+        output_container=settings.output_container,
+        destination_prefix=destination,
+        fast=True,
+    )
+    requested = manifest.mode or settings.routing
+    source = "the manifest's mode" if manifest.mode else "ROUTING"
+
     async def queue_file(item: PlannedFile) -> bool:
-        # The entry first, then the row: a queued row always has its entry.
-        await ctx.ledger.enqueue(file_ref(item), group=group, key=key, due_at=now, now=now)
+        blob = BlobInfo(audio_container, item.path, item.size, item.etag)
+        extension = PurePosixPath(item.path).suffix.lower()
+        decision = await decide(
+            ctx,
+            blob,
+            container=next(iter(EXTENSIONS[extension])),
+            options=options,
+            requested=requested,
+            source=source,
+        )
+        fast = decision.route is Routing.FAST
+        # The entry first, then the row: a queued row always has its entry. A fast file
+        # waits in the fast group, which the submitter drains file by file.
+        target, target_key = (fast_group, fast_key) if fast else (group, key)
+        await ctx.ledger.enqueue(file_ref(item), group=target, key=target_key, due_at=now, now=now)
+        event = "RoutedFast" if fast else "RoutedBatch"
         return await put_file(
-            item, state=SourceState.QUEUED, group=group, queued_at=now, options=options_record
+            item,
+            state=SourceState.QUEUED,
+            group=target,
+            queued_at=now,
+            options=options_record,
+            route=decision.route.value,
+            audio_seconds=decision.audio_seconds,
+            history=[{"at": now.isoformat(), "event": event, "detail": decision.reason}],
         )
 
     await bounded(settings.intake_concurrency, accepted_files, queue_file)

@@ -8,8 +8,12 @@ A manifest (uploaded to the requests container) looks like::
       "container": "audio-input",
       "destinationPrefix": "batches/2026-11-21/",
       "locale": "en-US", "diarization": true, "maxSpeakers": 3,
-      "languageIdentification": {"candidateLocales": ["en-US", "de-DE"], "mode": "Continuous"}
+      "languageIdentification": {"candidateLocales": ["en-US", "de-DE"], "mode": "Continuous"},
+      "mode": "auto"
     }
+
+``mode`` (``batch``, ``fast``, ``auto``; default the app's ``ROUTING``) routes every file as
+a blob's ``mode`` metadata does (:mod:`~.routing`).
 
 :func:`parse_manifest` raises :class:`ManifestError` naming the bad field (``files[3]``,
 ``maxSpeakers``) so the report says what to fix.
@@ -33,6 +37,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from shared.pipeline.options import OptionOverrides, first_error
+from shared.settings import Routing
 from shared.speech.models import (
     MAX_CONTINUOUS_CANDIDATE_LOCALES,
     MIN_CANDIDATE_LOCALES,
@@ -90,6 +95,15 @@ def _locale(value: str) -> str:
     return value
 
 
+def _routing(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return Routing(value.strip().lower())
+        except ValueError:
+            raise ValueError("must be fast, batch or auto") from None
+    return value
+
+
 class LanguageIdentification(BaseModel):
     """``languageIdentification`` of a manifest."""
 
@@ -123,6 +137,8 @@ class Manifest(OptionOverrides):
     container: Annotated[str | None, AfterValidator(_container)] = None
     destination_prefix: Annotated[str | None, AfterValidator(_destination)] = None
     language_identification: LanguageIdentification | None = None
+    #: ``batch``, ``fast`` or ``auto`` for every file of the manifest (default: ``ROUTING``).
+    mode: Annotated[Routing | None, BeforeValidator(_routing)] = None
 
     @model_validator(mode="after")
     def _something_to_do(self) -> Self:

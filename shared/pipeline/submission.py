@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from shared.pipeline.ledger.records import JobRecord, JobSource, SourceKind
+from shared.pipeline.ledger.records import JobRecord, JobSource, SourceKind, SourceRecord
 from shared.redact import get_logger
 from shared.speech.errors import BadRequestError
 from shared.speech.models import MAX_CUSTOM_PROPERTY_VALUE_LENGTH, TranscriptionRequest
@@ -102,4 +102,30 @@ def new_job_record(
         output_container=output_container or settings.output_container,
         manifest=manifest,
         batch=batch,
+    )
+
+
+def batch_id_of(members: list[SourceRecord], *, lane: str = "") -> str:
+    """A digest of the members and how often each was submitted before.
+
+    The same members make the same batch (and display name) until they are submitted, so
+    a resumed batch finds its job; a retry of the same versions is another submission and
+    gets a name of its own, never the earlier, finished job's. ``lane`` (``fast``) keeps a
+    fast-lane attempt's batch apart from a job of the same member.
+    """
+    keys = sorted(f"{m.ref.partition_key}|{m.ref.row_key}|{m.submissions}" for m in members)
+    parts = [lane, *keys] if lane else keys
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def job_source(ctx: AppContext, record: SourceRecord) -> JobSource:
+    """How a member appears in its job row."""
+    ref = record.ref
+    return JobSource(
+        url=ctx.storage.blob_url(ref.container, ref.path),
+        container=ref.container,
+        path=ref.path,
+        etag=ref.etag,
+        origin=ref.origin,
+        output_base=record.output_base or ref.path,
     )

@@ -26,7 +26,6 @@ Traces: a tick is a span; a job's submission is a span with a link to each membe
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -36,11 +35,12 @@ from pydantic import ValidationError
 from shared.pipeline.budget import SpeechBudget
 from shared.pipeline.clock import utcnow
 from shared.pipeline.concurrency import bounded
+from shared.pipeline.fast_queue import drain_fast_group
+from shared.pipeline.grouping import FAST_ROUTE
 from shared.pipeline.ledger.records import (
     MAX_PACKED_BYTES,
     BatchRecord,
     GroupRow,
-    JobSource,
     QueueEntry,
     SourceRecord,
     SourceState,
@@ -50,9 +50,11 @@ from shared.pipeline.model_check import ModelCheck
 from shared.pipeline.options import build_request, options_from_record
 from shared.pipeline.outputs import report_failure
 from shared.pipeline.submission import (
+    batch_id_of,
     custom_properties,
     display_name_for,
     find_or_submit,
+    job_source,
     new_job_record,
     service_rejection,
 )
@@ -86,32 +88,11 @@ class SubmitSummary:
     waiting: int = 0
     rejected: int = 0
     recovered: int = 0
+    #: Files of fast groups transcribed (or reported), and those handed back to batch.
+    fast: int = 0
+    handed_back: int = 0
     budget_limited: bool = False
     errors: int = 0
-
-
-def batch_id_of(members: list[SourceRecord]) -> str:
-    """A digest of the members and how often each was submitted before.
-
-    The same members make the same batch (and display name) until they are submitted, so
-    a resumed batch finds its job; a retry of the same versions is another submission and
-    gets a name of its own, never the earlier, finished job's.
-    """
-    keys = sorted(f"{m.ref.partition_key}|{m.ref.row_key}|{m.submissions}" for m in members)
-    return hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()[:32]
-
-
-def job_source(ctx: AppContext, record: SourceRecord) -> JobSource:
-    """How a member appears in its job row."""
-    ref = record.ref
-    return JobSource(
-        url=ctx.storage.blob_url(ref.container, ref.path),
-        container=ref.container,
-        path=ref.path,
-        etag=ref.etag,
-        origin=ref.origin,
-        output_base=record.output_base or ref.path,
-    )
 
 
 async def submit_once(ctx: AppContext, *, now: dt.datetime | None = None) -> SubmitSummary:
@@ -158,7 +139,7 @@ async def _tick(ctx: AppContext, now: dt.datetime) -> SubmitSummary:
         except Exception:
             summary.errors += 1
             _log.exception("submitting group %s failed; tried again next tick", group.group)
-    idle = not (summary.due or summary.recovered or summary.errors)
+    idle = not (summary.due or summary.recovered or summary.errors or summary.fast)
     _log.log(logging.DEBUG if idle else logging.INFO, "submit: %s", summary)
     return summary
 
@@ -173,6 +154,12 @@ async def _group_tick(
     models: ModelCheck,
 ) -> None:
     settings = ctx.settings
+    if group.key.get("route") == FAST_ROUTE:
+        # Manifest files routed fast: transcribed one by one, within the fast budget.
+        tally = await drain_fast_group(ctx, group, now)
+        summary.fast += tally.transcribed + tally.failed
+        summary.handed_back += tally.handed_back
+        return
     while True:
         entries = await ctx.ledger.due_entries(group.group, now, limit=settings.max_files_per_job)
         if not entries:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.pipeline import fast_lane
+from shared.pipeline import fast_request
 from shared.pipeline.budget import SpeechBudget
 from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.intake import handle_audio_blob
@@ -156,7 +156,7 @@ async def test_a_spent_fast_budget_sends_the_file_to_batch(
     make_pipeline: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipeline: Pipeline = await make_pipeline(routing="fast", fast_requests_per_minute=6)
-    monkeypatch.setattr(fast_lane, "BUDGET_WINDOWS", 0)
+    monkeypatch.setattr(fast_request, "BUDGET_WINDOWS", 0)
     budget = SpeechBudget.fast(pipeline.ctx.ledger, per_minute=6)
     while await budget.take(1):
         pass

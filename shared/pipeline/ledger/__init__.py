@@ -46,7 +46,8 @@ Modules: :mod:`~.keys` (partitions, row keys, encoding), :mod:`~.records` (typed
 their storage form), :mod:`~.table` (conditional table access), and one module per row
 family over it: :mod:`~.sources` (with :mod:`~.source_reads`), :mod:`~.pending`,
 :mod:`~.jobs`, :mod:`~.cursors`, :mod:`~.budget`, :mod:`~.queue`, :mod:`~.outbox`,
-:mod:`~.counters`.
+:mod:`~.counters`, :mod:`~.hooks`; and the moves of :mod:`~.actions` (an operator's re-runs
+and cancellations) and :mod:`~.lanes` (a fast-lane file handed back to batch).
 No column name is written outside this package.
 """
 
@@ -55,11 +56,14 @@ from shared.pipeline.ledger.budget import BudgetRows
 from shared.pipeline.ledger.cursors import SweepCursors
 from shared.pipeline.ledger.hooks import HookRows
 from shared.pipeline.ledger.jobs import JobRows
+from shared.pipeline.ledger.lanes import LaneRows
 from shared.pipeline.ledger.queue import QueueRows
 from shared.pipeline.ledger.sources import SourceRows
 
 
-class Ledger(ActionRows, SourceRows, JobRows, QueueRows, SweepCursors, BudgetRows, HookRows):
+class Ledger(
+    ActionRows, LaneRows, SourceRows, JobRows, QueueRows, SweepCursors, BudgetRows, HookRows
+):
     """Every read and conditional write of the ledger table."""
 
 

@@ -17,8 +17,12 @@ from shared.pipeline.ledger.keys import (
 )
 from shared.pipeline.ledger.records import SourceKind, SourceRecord, SourceState, pack, unpack
 from shared.pipeline.manifest_document import parse_manifest
-from shared.pipeline.submission import MAX_DISPLAY_NAME, custom_properties, display_name_for
-from shared.pipeline.submitter import batch_id_of
+from shared.pipeline.submission import (
+    MAX_DISPLAY_NAME,
+    batch_id_of,
+    custom_properties,
+    display_name_for,
+)
 
 FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
