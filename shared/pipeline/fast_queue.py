@@ -28,8 +28,8 @@ from shared.pipeline.fast_request import (
 )
 from shared.pipeline.fast_result import write_fast_transcript
 from shared.pipeline.grouping import group_of
+from shared.pipeline.ledger.job_records import BatchRecord
 from shared.pipeline.ledger.records import (
-    BatchRecord,
     GroupRow,
     QueueEntry,
     SourceRecord,

@@ -29,12 +29,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from shared.pipeline.concurrency import bounded
-from shared.pipeline.ledger.records import (
-    JobRecord,
-    JobSource,
-    SourceRecord,
-    SourceState,
-)
+from shared.pipeline.ledger.job_records import JobRecord, JobSource
+from shared.pipeline.ledger.records import SourceRecord, SourceState
 from shared.pipeline.ledger.records import source_fields as fields
 from shared.pipeline.outputs import (
     SUPERSEDED_MESSAGES,

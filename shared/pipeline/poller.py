@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from shared.pipeline.budget import WINDOW_SECONDS, SpeechBudget
 from shared.pipeline.clock import utcnow
 from shared.pipeline.finishing import POLL_RETRY, FinishTally, JobFinish
-from shared.pipeline.ledger.records import JobRecord
+from shared.pipeline.ledger.job_records import JobRecord
 from shared.pipeline.speech_hook import hooks_healthy
 from shared.redact import get_logger, redact
 from shared.speech.errors import NotFoundError, RateLimitError, SpeechError

@@ -7,7 +7,8 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from shared.pipeline.ledger.records import JobRecord, JobSource, SourceKind, SourceRecord
+from shared.pipeline.ledger.job_records import JobRecord, JobSource
+from shared.pipeline.ledger.records import SourceKind, SourceRecord
 from shared.redact import get_logger
 from shared.speech.errors import BadRequestError
 from shared.speech.models import MAX_CUSTOM_PROPERTY_VALUE_LENGTH, TranscriptionRequest

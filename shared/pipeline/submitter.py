@@ -37,9 +37,9 @@ from shared.pipeline.clock import utcnow
 from shared.pipeline.concurrency import bounded
 from shared.pipeline.fast_queue import drain_fast_group
 from shared.pipeline.grouping import FAST_ROUTE
+from shared.pipeline.ledger.job_records import BatchRecord
 from shared.pipeline.ledger.records import (
     MAX_PACKED_BYTES,
-    BatchRecord,
     GroupRow,
     QueueEntry,
     SourceRecord,

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 from shared.pipeline.budget import WINDOW_SECONDS, SpeechBudget
 from shared.pipeline.claims import IntakeStatus
 from shared.pipeline.intake import handle_audio_blob
-from shared.pipeline.ledger.records import JobRecord, JobSource, SourceKind
+from shared.pipeline.ledger.job_records import JobRecord, JobSource
+from shared.pipeline.ledger.records import SourceKind
 from shared.pipeline.poller import finish_requests, poll_once
 from tests.pipeline.conftest import Pipeline
 

@@ -10,8 +10,9 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from shared.pipeline.ledger.job_records import JobRecord
 from shared.pipeline.ledger.keys import ACTIVE_PARTITION, JOB_PREFIX
-from shared.pipeline.ledger.records import JobRecord, clip_message
+from shared.pipeline.ledger.records import clip_message
 from shared.pipeline.ledger.table import TableAccess
 
 

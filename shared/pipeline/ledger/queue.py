@@ -22,6 +22,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from shared.pipeline.ledger.job_records import BatchRecord, JobSource
 from shared.pipeline.ledger.keys import (
     ACTIVE_PARTITION,
     BATCH_PREFIX,
@@ -31,15 +32,7 @@ from shared.pipeline.ledger.keys import (
     digest,
     key_upper_bound,
 )
-from shared.pipeline.ledger.records import (
-    BatchRecord,
-    GroupRow,
-    JobSource,
-    QueueEntry,
-    as_utc,
-    pack,
-    unpack,
-)
+from shared.pipeline.ledger.records import GroupRow, QueueEntry, as_utc, pack, unpack
 from shared.pipeline.ledger.table import TableAccess
 
 #: Ticks (100 ns since 0001-01-01) make due times sort as text, 19 digits wide.
