@@ -45,9 +45,10 @@ The sync SDK runs in worker threads and is imported lazily (cold start).
 Modules: :mod:`~.keys` (partitions, row keys, encoding), :mod:`~.records` (typed rows and
 their storage form; job rows and batches in :mod:`~.job_records`), :mod:`~.table`
 (conditional table access), and one module per row family over it: :mod:`~.sources`
-(with :mod:`~.source_reads`), :mod:`~.pending`, :mod:`~.jobs`, :mod:`~.cursors`, :mod:`~.budget`, :mod:`~.queue`, :mod:`~.outbox`,
-:mod:`~.counters`, :mod:`~.hooks`; and the moves of :mod:`~.actions` (an operator's re-runs
-and cancellations) and :mod:`~.lanes` (a fast-lane file handed back to batch).
+(with :mod:`~.source_reads`), :mod:`~.pending`, :mod:`~.jobs`, :mod:`~.cursors`,
+:mod:`~.budget`, :mod:`~.queue`, :mod:`~.outbox`, :mod:`~.counters`, :mod:`~.hooks`; and
+the moves of :mod:`~.actions` (an operator's re-runs and cancellations) and :mod:`~.lanes`
+(a fast-lane file handed back to batch).
 No column name is written outside this package.
 """
 
