@@ -259,3 +259,24 @@ def test_transcribe_returns_the_phrases(app: StackInfo) -> None:
     assert response.status_code == 200, response.text
     phrases = " ".join(p["text"] for p in response.json()["phrases"])
     assert word_error_rate([SENTENCES["sentence-05.wav"]], [phrases]) <= 0.15
+
+
+def test_a_file_marked_fast_is_transcribed_by_the_fast_lane_in_the_host(
+    app: StackInfo, emulator: httpx.Client
+) -> None:
+    before = submits(emulator)
+    name = f"e2e/{uuid.uuid4().hex[:8]}/voicemail.wav"
+    blob_service(app).get_blob_client(INPUT, name).upload_blob(
+        (FIXTURES / "sentence-07.wav").read_bytes(), metadata={"mode": "fast"}
+    )
+
+    result = json.loads(wait_for_output(app, f"{name}.json", timeout=60))
+
+    assert "combinedPhrases" in result, "the fast transcription result, as returned"
+    text = output(app, f"{name}.txt")
+    assert word_error_rate([SENTENCES["sentence-07.wav"]], [text]) <= 0.15
+    assert submits(emulator) == before, "no batch job"
+    latest = call(app, "GET", f"transcriptions/{name}").json()["latest"]
+    assert latest["state"] == "Succeeded"
+    assert latest["route"] == "fast"
+    assert [e["event"] for e in latest["events"]] == ["RoutedFast", "Transcribed"]
