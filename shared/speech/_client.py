@@ -11,7 +11,7 @@ import httpx
 
 from shared.speech.auth import SpeechAuth, Surface
 from shared.speech.endpoints import SpeechEndpoints
-from shared.speech.errors import SpeechError
+from shared.speech.errors import NotFoundError, SpeechError
 from shared.speech.models import Page, ResponseModel
 from shared.speech.pipeline import Pipeline, TimeoutArg
 from shared.speech.retry import RetryPolicy
@@ -192,6 +192,27 @@ class BaseSpeechClient:
             timeout=timeout,
             retry=retry,
         )
+
+    async def _delete(
+        self,
+        path: str,
+        *,
+        missing_ok: bool,
+        timeout: TimeoutArg = None,
+        retry: RetryPolicy | None = None,
+    ) -> bool:
+        """``DELETE {path}``: True when this call deleted the entity.
+
+        With ``missing_ok`` an entity already gone returns False instead of raising
+        :class:`NotFoundError` (a retried delete finds it gone).
+        """
+        try:
+            await self._send("DELETE", path, timeout=timeout, retry=retry)
+        except NotFoundError:
+            if missing_ok:
+                return False
+            raise
+        return True
 
     def _paged(
         self,

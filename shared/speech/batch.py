@@ -14,7 +14,7 @@ from shared.speech._client import (
     odata_quote,
 )
 from shared.speech.endpoints import validate_service_url
-from shared.speech.errors import NotFoundError, SpeechError
+from shared.speech.errors import SpeechError
 from shared.speech.models import (
     FileKind,
     PaginatedFiles,
@@ -244,13 +244,9 @@ class BatchTranscriptionClient(BaseSpeechClient):
         gone returns False instead of raising :class:`NotFoundError`.
         """
         job_id = check_id(transcription_id, what="transcription_id")
-        try:
-            await self._send("DELETE", f"/transcriptions/{job_id}", timeout=timeout, retry=retry)
-        except NotFoundError:
-            if missing_ok:
-                return False
-            raise
-        return True
+        return await self._delete(
+            f"/transcriptions/{job_id}", missing_ok=missing_ok, timeout=timeout, retry=retry
+        )
 
     async def get_supported_locales(
         self, *, timeout: TimeoutArg = None, retry: RetryPolicy | None = None

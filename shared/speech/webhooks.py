@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.redact import register_secret
 from shared.speech._client import AsyncPager, BaseSpeechClient, check_id, check_paging
-from shared.speech.errors import NotFoundError, SpeechError
+from shared.speech.errors import SpeechError
 from shared.speech.models import (
     PaginatedWebHooks,
     WebHook,
@@ -147,13 +147,9 @@ class WebHooksClient(BaseSpeechClient):
         gone returns False instead of raising :class:`NotFoundError`.
         """
         hook_id = check_id(webhook_id, what="webhook_id")
-        try:
-            await self._send("DELETE", f"/webhooks/{hook_id}", timeout=timeout, retry=retry)
-        except NotFoundError:
-            if missing_ok:
-                return False
-            raise
-        return True
+        return await self._delete(
+            f"/webhooks/{hook_id}", missing_ok=missing_ok, timeout=timeout, retry=retry
+        )
 
     async def ping_webhook(
         self, webhook_id: str, *, timeout: TimeoutArg = None, retry: RetryPolicy | None = None
