@@ -71,18 +71,21 @@ class AppContext:
             close()
 
 
-def blob_retry_policy(settings: AppSettings) -> Any:
+def storage_retry_policy(settings: AppSettings, retry_class: Any = None) -> Any:
     """Storage's ExponentialRetry, short, and never retrying an authentication failure.
 
     The SDK's own policy retries a ``ClientAuthenticationError`` (the credential could not
     get a token) like any error, three times from 15 s: a broken identity then hangs each
     call for ~100 s. azure-core's generic policy (used by the table client) already gives
-    up on it at once; this does the same for blobs.
+    up on it at once; this does the same for blobs and queues. ``retry_class`` is the
+    package's own ExponentialRetry (default: the blob package's).
     """
     from azure.core.exceptions import ClientAuthenticationError
-    from azure.storage.blob import ExponentialRetry
 
-    class FailFastAuthRetry(ExponentialRetry):
+    if retry_class is None:
+        from azure.storage.blob import ExponentialRetry as retry_class
+
+    class FailFastAuthRetry(retry_class):  # type: ignore[misc]
         def increment(
             self, settings: Any, request: Any, response: Any = None, error: Any = None
         ) -> bool:
@@ -98,6 +101,31 @@ def blob_retry_policy(settings: AppSettings) -> Any:
         retry_total=settings.storage_retry_total,
         random_jitter_range=min(1, backoff),
     )
+
+
+def storage_transport(settings: AppSettings) -> dict[str, Any]:
+    """Connection and read timeouts of every storage client (blob, table, queue)."""
+    return {
+        "connection_timeout": settings.storage_connect_timeout_seconds,
+        "read_timeout": settings.storage_read_timeout_seconds,
+    }
+
+
+def queue_client(ctx: AppContext, queue: str, **options: Any) -> Any | None:
+    """A client of ``queue`` on the app's storage account, keyless unless a dev string is set.
+
+    None when neither a queue service URI nor a connection string is configured.
+    """
+    from azure.storage.queue import QueueClient
+
+    settings = ctx.settings
+    if settings.storage_queue_uri:
+        return QueueClient(settings.storage_queue_uri, queue, credential=ctx.credential, **options)
+    if settings.storage_connection_string is not None:
+        return QueueClient.from_connection_string(
+            settings.storage_connection_string.get_secret_value(), queue, **options
+        )
+    return None
 
 
 def build_context(
@@ -135,11 +163,8 @@ def build_context(
             managed_identity_client_id=settings.storage_client_id,
             exclude_interactive_browser_credential=True,
         )
-    transport: dict[str, Any] = {
-        "connection_timeout": settings.storage_connect_timeout_seconds,
-        "read_timeout": settings.storage_read_timeout_seconds,
-    }
-    blob_retry = blob_retry_policy(settings)
+    transport = storage_transport(settings)
+    blob_retry = storage_retry_policy(settings)
     table_retry: dict[str, Any] = {
         "retry_total": settings.storage_retry_total,
         "retry_backoff_factor": settings.storage_retry_backoff_seconds,

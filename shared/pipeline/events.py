@@ -184,32 +184,19 @@ class _Destinations:
 
 
 def _queue_client(ctx: AppContext) -> Any | None:
-    """The events queue on the app's storage account, keyless unless a dev string is set."""
-    from azure.storage.queue import ExponentialRetry, QueueClient
+    """The events queue, with the app's short storage retries and timeouts."""
+    from azure.storage.queue import ExponentialRetry
+
+    from shared.app_context import queue_client, storage_retry_policy, storage_transport
 
     settings = ctx.settings
-    # Typed as int by the SDK; fractions of a second work (as for the blob client).
-    backoff: Any = settings.storage_retry_backoff_seconds
-    options: dict[str, Any] = {
-        # Short, like the other storage clients: an outage fails this tick, not the next five.
-        "retry_policy": ExponentialRetry(
-            initial_backoff=backoff,
-            increment_base=2,
-            retry_total=settings.storage_retry_total,
-            random_jitter_range=min(1, backoff),
-        ),
-        "connection_timeout": settings.storage_connect_timeout_seconds,
-        "read_timeout": settings.storage_read_timeout_seconds,
-    }
-    if settings.storage_queue_uri:
-        return QueueClient(
-            settings.storage_queue_uri, settings.events_queue, credential=ctx.credential, **options
-        )
-    if settings.storage_connection_string is not None:
-        return QueueClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value(), settings.events_queue, **options
-        )
-    return None
+    # Short, like the other storage clients: an outage fails this tick, not the next five.
+    return queue_client(
+        ctx,
+        settings.events_queue,
+        retry_policy=storage_retry_policy(settings, ExponentialRetry),
+        **storage_transport(settings),
+    )
 
 
 async def publish_once(ctx: AppContext, *, now: dt.datetime | None = None) -> PublishSummary:

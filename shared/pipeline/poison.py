@@ -64,18 +64,9 @@ def parse_message(text: str) -> PoisonBlob | None:
 
 
 def _queue_client(ctx: AppContext) -> Any | None:
-    from azure.storage.queue import QueueClient
+    from shared.app_context import queue_client
 
-    settings = ctx.settings
-    if settings.storage_queue_uri:
-        return QueueClient(
-            settings.storage_queue_uri, settings.poison_queue, credential=ctx.credential
-        )
-    if settings.storage_connection_string is not None:
-        return QueueClient.from_connection_string(
-            settings.storage_connection_string.get_secret_value(), settings.poison_queue
-        )
-    return None
+    return queue_client(ctx, ctx.settings.poison_queue)
 
 
 async def drain(

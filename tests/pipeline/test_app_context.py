@@ -13,7 +13,7 @@ from azure.storage.blob import BlobServiceClient
 
 from local.stack import StackInfo
 from shared import app_context
-from shared.app_context import blob_retry_policy, build_context, close_context, get_context
+from shared.app_context import build_context, close_context, get_context, storage_retry_policy
 from tests.pipeline.conftest import speech_settings, stack_settings
 
 
@@ -66,7 +66,7 @@ async def test_a_broken_identity_fails_in_seconds(
     settings = stack_settings(stack)
     credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
     service = BlobServiceClient(
-        stack.blob_endpoint, credential=credential, retry_policy=blob_retry_policy(settings)
+        stack.blob_endpoint, credential=credential, retry_policy=storage_retry_policy(settings)
     )
     started = time.monotonic()
     with pytest.raises(ClientAuthenticationError):
