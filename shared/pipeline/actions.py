@@ -32,8 +32,8 @@ from shared.pipeline.checks import check_audio_blob
 from shared.pipeline.clock import utcnow
 from shared.pipeline.concurrency import bounded
 from shared.pipeline.grouping import group_of
-from shared.pipeline.ledger.actions import RERUNNABLE, WAITING
-from shared.pipeline.ledger.records import SourceKind, SourceRecord, SourceState
+from shared.pipeline.ledger.actions import RERUNNABLE
+from shared.pipeline.ledger.records import WAITING_STATES, SourceKind, SourceRecord, SourceState
 from shared.pipeline.options import OptionsError, options_from_metadata
 from shared.pipeline.queries import (
     TranscriptionStatus,
@@ -312,7 +312,7 @@ async def _cancel(ctx: AppContext, record: SourceRecord, now: dt.datetime) -> Ca
         )
     if not record.pending:
         raise _state_conflict(record, "cancelling", "versions not transcribed yet")
-    if record.state in WAITING:
+    if record.state in WAITING_STATES:
         if record.batch:
             raise ActionError(
                 409,

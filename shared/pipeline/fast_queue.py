@@ -30,6 +30,7 @@ from shared.pipeline.fast_result import write_fast_transcript
 from shared.pipeline.grouping import group_of
 from shared.pipeline.ledger.job_records import BatchRecord
 from shared.pipeline.ledger.records import (
+    WAITING_STATES,
     GroupRow,
     QueueEntry,
     SourceRecord,
@@ -86,7 +87,7 @@ async def drain_fast_group(ctx: AppContext, group: GroupRow, now: dt.datetime) -
         row = await ctx.ledger.get_source_at(entry.source_partition, entry.source_row)
         if row is None or row.state is SourceState.RECEIVED or row.batch:
             return  # not written yet, or a batch (a crashed attempt) holds it
-        if row.state not in (SourceState.QUEUED, SourceState.RETRYING):
+        if row.state not in WAITING_STATES:
             done.append(entry)
             return
         await _one(ctx, group, row, now, tally)

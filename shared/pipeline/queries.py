@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from shared.pipeline.api_model import ApiModel
-from shared.pipeline.ledger.records import SourceRecord, SourceState
+from shared.pipeline.ledger.records import WAITING_STATES, SourceRecord, SourceState
 from shared.pipeline.reports import ERROR_SUFFIX
 
 if TYPE_CHECKING:
@@ -126,9 +126,6 @@ def _kind_of(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-_WAITING = frozenset({SourceState.QUEUED, SourceState.RETRYING})
-
-
 def _waited(record: SourceRecord) -> float | None:
     """Seconds a queued version has waited for its job (None once it is in one)."""
     if record.state is not SourceState.QUEUED or record.queued_at is None:
@@ -173,7 +170,7 @@ def to_status(ctx: AppContext, record: SourceRecord) -> TranscriptionStatus:
         submissions=record.submissions,
         retry_at=record.retry_at if record.state is SourceState.RETRYING else None,
         outputs_removed=record.outputs_removed,
-        group=record.group if record.state in _WAITING else None,
+        group=record.group if record.state in WAITING_STATES else None,
         waiting_seconds=_waited(record),
         warning=record.warning,
         error=error,

@@ -26,7 +26,7 @@ from shared.pipeline.api_model import ApiModel
 from shared.pipeline.clock import utcnow
 from shared.pipeline.concurrency import bounded
 from shared.pipeline.ledger.counters import ROUTES, UsageRow
-from shared.pipeline.ledger.records import TERMINAL_STATES, SourceState
+from shared.pipeline.ledger.records import TERMINAL_STATES, WAITING_STATES, SourceState
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -38,7 +38,6 @@ MAX_DAYS = 366
 _ENTRIES_PER_GROUP = 5
 #: Pending index rows looked at for the oldest claim (the in-flight intakes).
 _PENDING_LIMIT = 1000
-_WAITING = frozenset({SourceState.QUEUED, SourceState.RETRYING})
 _TERMINAL = sorted(state.value for state in TERMINAL_STATES)
 
 
@@ -124,7 +123,7 @@ async def _oldest_in_group(
     entries = await ctx.ledger.due_entries(group.group, now, limit=_ENTRIES_PER_GROUP)
     for entry in entries:
         record = await ctx.ledger.get_source_at(entry.source_partition, entry.source_row)
-        if record is not None and record.state in _WAITING:
+        if record is not None and record.state in WAITING_STATES:
             return _waiting(
                 record.ref.container,
                 record.ref.path,

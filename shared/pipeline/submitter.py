@@ -40,6 +40,7 @@ from shared.pipeline.grouping import FAST_ROUTE
 from shared.pipeline.ledger.job_records import BatchRecord
 from shared.pipeline.ledger.records import (
     MAX_PACKED_BYTES,
+    WAITING_STATES,
     GroupRow,
     QueueEntry,
     SourceRecord,
@@ -202,7 +203,7 @@ async def _submit_entries(
         if row is None or row.state is SourceState.RECEIVED or row.batch:
             continue  # its intake is still resolving, or a batch in flight holds it
         key = f"{row.ref.partition_key}|{row.ref.row_key}"
-        if row.state not in (SourceState.QUEUED, SourceState.RETRYING) or key in seen:
+        if row.state not in WAITING_STATES or key in seen:
             done.append(entry)  # moved on, or a second entry of the same version
             continue
         seen.add(key)

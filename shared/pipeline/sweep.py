@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from shared.pipeline.clock import utcnow
 from shared.pipeline.intake import handle_audio_blob, recover_audio
 from shared.pipeline.ledger.keys import KEY_SEPARATOR, key_upper_bound, path_key
-from shared.pipeline.ledger.records import SourceKind, SourceRecord, SourceState
+from shared.pipeline.ledger.records import WAITING_STATES, SourceKind, SourceRecord, SourceState
 from shared.pipeline.manifest import handle_manifest_blob, recover_manifest
 from shared.pipeline.outputs import SUPERSEDED_MESSAGES, Currency, remove_outputs
 from shared.pipeline.poison import PoisonBlob, drain
@@ -298,7 +298,7 @@ async def _back_in_sight(ctx: AppContext, row: SourceRecord, now: dt.datetime) -
     if row.state is SourceState.RECEIVED:
         await ctx.ledger.ensure_pending(row.ref, row.kind, due_at=now)
         return 1
-    if row.state in (SourceState.QUEUED, SourceState.RETRYING) and not row.batch:
+    if row.state in WAITING_STATES and not row.batch:
         # Idempotent: the entry's key is the version and its due time.
         due = row.retry_at if row.state is SourceState.RETRYING else row.queued_at
         await requeue(ctx, row, row.ref, due_at=due or now, now=now)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from shared.pipeline import queries, stats
 from shared.pipeline.ledger import actions
-from shared.pipeline.ledger.records import SourceState
+from shared.pipeline.ledger.records import WAITING_STATES, SourceState
 
 if TYPE_CHECKING:
     from shared.app_context import AppContext
@@ -33,7 +33,7 @@ REFRESH_SECONDS = 5
 #: Versions the re-run and cancel endpoints take: the page offers exactly those actions.
 #: A cancel of a Submitted version asks its job to stop; a waiting one stops at once.
 RERUNNABLE = actions.RERUNNABLE
-CANCELLABLE = actions.WAITING | {SourceState.SUBMITTED}
+CANCELLABLE = WAITING_STATES | {SourceState.SUBMITTED}
 #: Recent failures shown on the list page, picked newest first from one page of the ledger
 #: (the ledger lists in path order, so "newest" is within the first FAILURE_SCAN rows).
 RECENT_FAILURES = 10

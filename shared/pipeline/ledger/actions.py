@@ -15,6 +15,7 @@ from typing import Any
 from shared.pipeline.ledger.keys import SourceRef
 from shared.pipeline.ledger.queue import entry_row_key, queue_partition
 from shared.pipeline.ledger.records import (
+    WAITING_STATES,
     SourceRecord,
     SourceState,
     source_fields,
@@ -25,8 +26,6 @@ from shared.pipeline.ledger.sources import SourceRows
 BY_OPERATOR = "by an operator (API)"
 #: States a version is re-run from: it ended without a transcript, or was set aside.
 RERUNNABLE = frozenset({SourceState.FAILED, SourceState.SUPERSEDED, SourceState.CANCELLED})
-#: States in which a version only waits in its group's queue (no job holds it).
-WAITING = frozenset({SourceState.QUEUED, SourceState.RETRYING})
 
 
 def _with_events(
@@ -101,7 +100,7 @@ class ActionRows(SourceRows):
             )
 
         moved = await self._transition(
-            ref, lambda row: row.state in WAITING and not row.batch, changes
+            ref, lambda row: row.state in WAITING_STATES and not row.batch, changes
         )
         before = taken[-1] if moved is not None else None
         if before is not None and before.group:

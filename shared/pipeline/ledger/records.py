@@ -61,6 +61,10 @@ TERMINAL_STATES = frozenset(
 )
 
 
+#: Waiting in a queue group for the submitter (a batch may have taken it already).
+WAITING_STATES = frozenset({SourceState.QUEUED, SourceState.RETRYING})
+
+
 class SourceKind(StrEnum):
     """What a source row stands for."""
 
@@ -178,7 +182,7 @@ class SourceRecord:
         submitted in it, and only its mark as ``Submitted`` was lost. Any other pending row
         is the job's unless it names another job.
         """
-        if self.state in (SourceState.QUEUED, SourceState.RETRYING):
+        if self.state in WAITING_STATES:
             return batch is not None and self.batch == batch
         return self.pending and self.job_id in (None, job_id)
 

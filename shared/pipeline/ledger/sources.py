@@ -25,6 +25,7 @@ from shared.pipeline.ledger.outbox import OutboxRows
 from shared.pipeline.ledger.pending import PendingIndex
 from shared.pipeline.ledger.records import (
     TERMINAL_STATES,
+    WAITING_STATES,
     Claim,
     SourceKind,
     SourceRecord,
@@ -385,10 +386,7 @@ class SourceRows(SourceReads, PendingIndex, OutboxRows, CounterRows):
         """
         return await self._transition(
             ref,
-            lambda row: (
-                row.state in (SourceState.QUEUED, SourceState.RETRYING)
-                and row.batch in (None, batch)
-            ),
+            lambda row: row.state in WAITING_STATES and row.batch in (None, batch),
             lambda _row: source_fields(batch=batch, now=now),
         )
 
@@ -405,9 +403,7 @@ class SourceRows(SourceReads, PendingIndex, OutboxRows, CounterRows):
         """``Queued``/``Retrying`` -> ``Submitted`` in ``job_id``, if ``batch`` still holds it."""
         return await self._transition(
             ref,
-            lambda row: (
-                row.state in (SourceState.QUEUED, SourceState.RETRYING) and row.batch == batch
-            ),
+            lambda row: row.state in WAITING_STATES and row.batch == batch,
             lambda row: source_fields(
                 state=SourceState.SUBMITTED,
                 now=now,
